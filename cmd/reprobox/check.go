@@ -1,0 +1,199 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/reprobox/reprobox/policies"
+	"github.com/reprobox/reprobox/runner"
+)
+
+func init() {
+	subcommands = append(subcommands, newCheckCmd, newFactorsCmd)
+}
+
+func newCheckCmd() *cobra.Command {
+	var (
+		f        projectFlags
+		vary     string
+		seed     uint64
+		jobs     int
+		repeats  int
+		jsonOut  string
+		timings  bool
+		evidence int
+	)
+	cmd := &cobra.Command{
+		Use:   "check [DIR] [flags] [-- COMMAND ARGS...]",
+		Short: "Build normalized and perturbed, and name the factors that break reproducibility",
+		Long: `check builds the project in its pinned image normalized (the control), again
+(the repeat), and with every chosen factor perturbed. When an artifact differs,
+it finds the factors responsible by adaptive group testing, testing first the
+factors whose perturbed values appear in the differing bytes, and shows the
+structural diff as evidence. An artifact that differs between identical
+environments is nondeterministic and never blamed on a factor.
+
+Factors (see reprobox factors): ` + strings.Join(policies.Names(), ", ") + `.
+--vary all,-aslr or --vary time,umask choose; an unknown name is an error.
+
+Kept under --out: control/ (the control's artifacts), variant/ (all factors
+perturbed), variants/CULPRIT/ (each culprit's own build), report.json.
+
+Exit status: 0 reproducible, 1 not reproducible or nondeterministic (or the
+control build failed), 2 usage or config error, 3 reprobox or the sandbox failed.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir, cfg, fromFlag, err := f.load(cmd, args)
+			if err != nil {
+				return err
+			}
+			if !cmd.Flags().Changed("vary") && cfg.Vary != "" {
+				vary = cfg.Vary
+			}
+			names, err := policies.ParseVary(vary)
+			if err != nil {
+				return usageErrorf("--vary: %v", err)
+			}
+			if jobs < 0 || repeats < 0 {
+				return usageErrorf("--jobs and --repeats must not be negative")
+			}
+			r, err := newRunner(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			plan, err := r.NewPlan(ctx, dir, cfg, fromFlag, f.out)
+			if err != nil {
+				return err
+			}
+			if jobs == 0 {
+				jobs = max(1, runtime.NumCPU()/plan.Base.CPUs)
+			}
+			stderr := cmd.ErrOrStderr()
+			fmt.Fprintf(stderr, "reprobox: checking %s in %s, varying %s (seed %d, %d job(s))\n",
+				plan.Project, plan.Image.Reference(), strings.Join(names, ","), seed, jobs)
+			tmpOut, err := os.MkdirTemp(filepath.Dir(filepath.Clean(f.out)), "."+filepath.Base(f.out)+".partial-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(tmpOut)
+			rep, err := r.Check(ctx, plan, runner.CheckOptions{
+				Vary: names, Seed: seed, Jobs: jobs, Repeats: repeats, Progress: stderr, EvidenceLines: evidence,
+			}, tmpOut)
+			if err != nil {
+				return err
+			}
+			if !timings {
+				rep.Timings = nil
+			}
+			var js bytes.Buffer
+			if err := runner.WriteJSON(&js, rep); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(tmpOut, "report.json"), js.Bytes(), 0o644); err != nil {
+				return err
+			}
+			if err := runner.PublishDir(tmpOut, f.out); err != nil {
+				return err
+			}
+			if jsonOut != "" {
+				if err := writeFileAtomic(jsonOut, js.Bytes()); err != nil {
+					return err
+				}
+			}
+			printCheck(cmd.OutOrStdout(), rep, f.out)
+			if !rep.Reproducible {
+				return &exitError{exitUnreproducible}
+			}
+			return nil
+		},
+	}
+	f.register(cmd, "reprobox-out")
+	fl := cmd.Flags()
+	fl.StringVar(&vary, "vary", "all", "factors to perturb: all, names, -name to exclude (comma separated)")
+	fl.Uint64Var(&seed, "seed", 1, "seed of the perturbed values; the report prints it, and the same seed replays a check")
+	fl.IntVar(&jobs, "jobs", 0, "builds at once (default: host CPUs / build CPUs, at least 1)")
+	fl.IntVar(&repeats, "repeats", runner.DefaultRepeats, "extra builds that confirm a verdict no evidence backs (reproducible, or a culprit whose value is not in the differing bytes); each halves the chance that random output escapes detection")
+	fl.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file")
+	fl.BoolVar(&timings, "timings", false, "include wall-clock timings in the JSON report")
+	fl.IntVar(&evidence, "evidence-lines", 40, "lines of structural diff shown per artifact")
+	return cmd
+}
+
+// printCheck writes the verdict, the culprits per artifact and the evidence.
+func printCheck(w io.Writer, rep *runner.CheckReport, out string) {
+	switch {
+	case rep.Reproducible:
+		fmt.Fprintf(w, "REPRODUCIBLE: every artifact is bit-identical under every perturbation (%d builds, seed %d)\n", rep.Builds, rep.Seed)
+	case len(rep.Culprits) > 0:
+		fmt.Fprintf(w, "NOT REPRODUCIBLE: culprits %s (%d builds, seed %d)\n", strings.Join(rep.Culprits, ", "), rep.Builds, rep.Seed)
+	default:
+		fmt.Fprintf(w, "NOT REPRODUCIBLE: nondeterministic output (%d builds, seed %d)\n", rep.Builds, rep.Seed)
+	}
+	for _, a := range rep.Artifacts {
+		switch {
+		case a.Reproducible:
+			fmt.Fprintf(w, "\n%s: reproducible (sha256 %s)\n", a.Path, a.ControlSHA256)
+			continue
+		case a.Nondeterministic:
+			fmt.Fprintf(w, "\n%s: NONDETERMINISTIC: it differs between builds in identical environments; no factor is blamed\n", a.Path)
+		default:
+			fmt.Fprintf(w, "\n%s: culprit(s) %s\n", a.Path, strings.Join(a.Culprits, ", "))
+			for _, c := range a.Culprits {
+				for _, name := range strings.Split(c, "+") {
+					if v, ok := rep.Factors[name]; ok {
+						fmt.Fprintf(w, "  %s: %s -> %s\n", name, v.Control, v.Variant)
+					}
+				}
+				if msg, ok := rep.BuildFailures[c]; ok {
+					fmt.Fprintf(w, "  perturbing %s breaks the build: %s\n", c, msg)
+				}
+			}
+		}
+		fmt.Fprintf(w, "  control %s\n  variant %s\n", a.ControlSHA256, a.VariantSHA256)
+		if len(a.EvidenceFactors) > 0 {
+			fmt.Fprintf(w, "  evidence names: %s\n", strings.Join(a.EvidenceFactors, ", "))
+		}
+		if a.Evidence != "" {
+			for _, l := range strings.Split(strings.TrimRight(a.Evidence, "\n"), "\n") {
+				fmt.Fprintln(w, "  | "+l)
+			}
+		}
+	}
+	fmt.Fprintf(w, "\nartifacts and report.json kept in %s\n", out)
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func newFactorsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "factors",
+		Short: "List the environmental factors with their normalized and perturbed values",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			seed, _ := cmd.Flags().GetUint64("seed")
+			base := policies.Normalized(policies.DefaultSourceDateEpoch)
+			w := cmd.OutOrStdout()
+			for _, f := range policies.Factors {
+				v := policies.Perturb(base, []string{f.Name}, seed)
+				fmt.Fprintf(w, "%-12s normalized: %s\n%-12s perturbed:  %s\n%-12s how: %s\n\n", f.Name, f.Value(base), "", f.Value(v), "", f.How)
+			}
+			fmt.Fprintf(w, "(values for SOURCE_DATE_EPOCH=%d and seed %d; perturbed values derive from the seed)\n", base.SourceDateEpoch, seed)
+			return nil
+		},
+	}
+	cmd.Flags().Uint64("seed", 1, "seed of the perturbed values")
+	return cmd
+}

@@ -1,0 +1,17 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/reprobox/reprobox/images"
+	"github.com/reprobox/reprobox/runner"
+)
+
+// isUsage reports whether err is the user's to fix: bad input, a bad config, an
+// unknown or unpinned image.
+func isUsage(err error) bool {
+	return errors.Is(err, runner.ErrConfig) ||
+		errors.Is(err, images.ErrNotFound) ||
+		errors.Is(err, images.ErrNotPinned) ||
+		errors.Is(err, images.ErrInvalid)
+}

@@ -1,0 +1,214 @@
+package policies
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Personality flags (personality(2)).
+const (
+	PersonalityAddrNoRandomize = 0x0040000
+	PersonalityUname26         = 0x0020000
+)
+
+// Host is what a build needs from the host beyond its Settings.
+type Host struct {
+	// Rootfs is the image's root filesystem, never written.
+	Rootfs string
+	// Source is the host directory holding this build's private copy of the
+	// source; it appears at Settings.BuildPath.
+	Source string
+	// Support is an empty host directory for files reprobox generates for this
+	// build (passwd, group, the rustc wrapper); it appears read-only at
+	// SupportDir.
+	Support string
+	// Args is the build command.
+	Args []string
+	// MemoryBytes and Pids limit the build; zero means the defaults.
+	MemoryBytes int64
+	Pids        int64
+}
+
+// Default limits.
+const (
+	DefaultMemoryBytes = 16 << 30
+	DefaultPids        = 8192
+)
+
+// Render writes the build's support files into h.Support and returns the OCI
+// spec and the personality flags of a build with settings s.
+func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
+	if err := s.Validate(); err != nil {
+		return nil, 0, err
+	}
+	if len(h.Args) == 0 {
+		return nil, 0, fmt.Errorf("policies: empty build command")
+	}
+	if err := writeSupport(s, h); err != nil {
+		return nil, 0, err
+	}
+	if s.Clock != 0 {
+		if _, err := os.Stat(filepath.Join(h.Rootfs, FakeTimeLib)); err != nil {
+			return nil, 0, fmt.Errorf("policies: the image has no %s, which the normalized clock needs: add the libfaketime package to the image (reprobox image build --package libfaketime): %w", FakeTimeLib, err)
+		}
+	}
+	mem, pids := h.MemoryBytes, h.Pids
+	if mem == 0 {
+		mem = DefaultMemoryBytes
+	}
+	if pids == 0 {
+		pids = DefaultPids
+	}
+	swap := mem
+	caps := []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
+	ro := []string{"bind", "ro", "nosuid", "nodev"}
+	homeOpts := []string{"nosuid", "nodev", "mode=0755", "size=4g",
+		"uid=" + strconv.Itoa(int(s.UID)), "gid=" + strconv.Itoa(int(s.GID))}
+
+	spec := &specs.Spec{
+		Version: specs.Version,
+		Root:    &specs.Root{Path: h.Rootfs, Readonly: true},
+		Process: &specs.Process{
+			Args: h.Args,
+			Env:  s.Environ(),
+			Cwd:  s.BuildPath,
+			User: specs.User{UID: s.UID, GID: s.GID, Umask: &s.Umask},
+			Capabilities: &specs.LinuxCapabilities{
+				Bounding: caps, Effective: caps, Permitted: caps,
+			},
+			NoNewPrivileges: true,
+			Rlimits: []specs.POSIXRlimit{
+				{Type: "RLIMIT_NOFILE", Hard: 16384, Soft: 16384},
+				{Type: "RLIMIT_CORE", Hard: 0, Soft: 0},
+			},
+		},
+		Hostname:   s.Hostname,
+		Domainname: s.Domainname,
+		Mounts: []specs.Mount{
+			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{Destination: "/dev/pts", Type: "devpts", Source: "devpts", Options: []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+			{Destination: "/dev/shm", Type: "tmpfs", Source: "shm", Options: []string{"nosuid", "noexec", "nodev", "mode=1777", "size=1g"}},
+			{Destination: "/dev/mqueue", Type: "mqueue", Source: "mqueue", Options: []string{"nosuid", "noexec", "nodev"}},
+			{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}},
+			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777", "size=8g"}},
+			{Destination: "/var/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777", "size=1g"}},
+			{Destination: s.Home, Type: "tmpfs", Source: "tmpfs", Options: homeOpts},
+			{Destination: SupportDir, Type: "bind", Source: h.Support, Options: ro},
+			{Destination: "/etc/passwd", Type: "bind", Source: filepath.Join(h.Support, "passwd"), Options: ro},
+			{Destination: "/etc/group", Type: "bind", Source: filepath.Join(h.Support, "group"), Options: ro},
+			{Destination: "/etc/hostname", Type: "bind", Source: filepath.Join(h.Support, "hostname"), Options: ro},
+			{Destination: "/etc/hosts", Type: "bind", Source: filepath.Join(h.Support, "hosts"), Options: ro},
+			{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(h.Support, "resolv.conf"), Options: ro},
+			{Destination: s.BuildPath, Type: "bind", Source: h.Source, Options: []string{"bind", "rw", "nosuid", "nodev"}},
+		},
+		Linux: &specs.Linux{
+			Namespaces: []specs.LinuxNamespace{
+				{Type: specs.PIDNamespace},
+				{Type: specs.NetworkNamespace},
+				{Type: specs.IPCNamespace},
+				{Type: specs.UTSNamespace},
+				{Type: specs.MountNamespace},
+				{Type: specs.CgroupNamespace},
+			},
+			Resources: &specs.LinuxResources{
+				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
+				Memory:  &specs.LinuxMemory{Limit: &mem, Swap: &swap},
+				Pids:    &specs.LinuxPids{Limit: &pids},
+				CPU:     &specs.LinuxCPU{Cpus: cpuList(s.CPUs)},
+			},
+			MaskedPaths: []string{
+				"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
+				"/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+				"/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+			},
+			ReadonlyPaths: []string{
+				"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+			},
+		},
+	}
+	return spec, s.Personality(), nil
+}
+
+// Personality is the personality(2) flags of a build with settings s.
+func (s Settings) Personality() uint32 {
+	var p uint32
+	if !s.ASLR {
+		p |= PersonalityAddrNoRandomize
+	}
+	if s.Uname26 {
+		p |= PersonalityUname26
+	}
+	return p
+}
+
+// cpuList is the cpuset of n CPUs: the first n.
+func cpuList(n int) string {
+	if n == 1 {
+		return "0"
+	}
+	return "0-" + strconv.Itoa(n-1)
+}
+
+// writeSupport writes the files the spec mounts from h.Support.
+func writeSupport(s Settings, h Host) error {
+	passwd, err := withEntry(filepath.Join(h.Rootfs, "etc/passwd"), s.User,
+		fmt.Sprintf("%s:x:%d:%d:reprobox build user:%s:/bin/sh", s.User, s.UID, s.GID, s.Home))
+	if err != nil {
+		return err
+	}
+	group, err := withEntry(filepath.Join(h.Rootfs, "etc/group"), s.User,
+		fmt.Sprintf("%s:x:%d:", s.User, s.GID))
+	if err != nil {
+		return err
+	}
+	files := map[string]string{
+		"passwd":      passwd,
+		"group":       group,
+		"hostname":    s.Hostname + "\n",
+		"hosts":       "127.0.0.1\tlocalhost\n127.0.1.1\t" + s.Hostname + "." + s.Domainname + "\t" + s.Hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
+		"resolv.conf": "# no network in a reprobox build\n",
+		// rustc runs without libfaketime: a rustc that links jemalloc deadlocks
+		// under it, and rustc never embeds the time. Build scripts and
+		// everything else keep the preload.
+		"bin/rustc-wrapper": "#!/bin/sh\nunset LD_PRELOAD\nexec \"$@\"\n",
+	}
+	for name, content := range files {
+		p := filepath.Join(h.Support, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return fmt.Errorf("policies: support files: %w", err)
+		}
+		mode := os.FileMode(0o644)
+		if filepath.Dir(name) == "bin" {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			return fmt.Errorf("policies: support files: %w", err)
+		}
+	}
+	return nil
+}
+
+// withEntry returns the image's passwd or group file with entry replacing any
+// line for the same name, or appended.
+func withEntry(path, name, entry string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return "", fmt.Errorf("policies: read the image's %s: %w", filepath.Base(path), err)
+	}
+	var out bytes.Buffer
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		if len(line) == 0 || bytes.HasPrefix(line, []byte(name+":")) {
+			continue
+		}
+		out.Write(line)
+		out.WriteByte('\n')
+	}
+	out.WriteString(entry + "\n")
+	return out.String(), nil
+}

@@ -1,0 +1,176 @@
+// Package policies defines the environmental factors of a build: for each, its
+// normalized value, its perturbed value and how it is applied to an OCI runtime spec.
+//
+// A build's environment is a Settings value. Normalized returns the environment of
+// `reprobox build`; each Factor is a deterministic edit of a Settings (given a seed)
+// to its perturbed value; Render turns a Settings into the OCI spec a sandbox runs.
+package policies
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Fixed values of the normalized environment.
+const (
+	DefaultBuildPath  = "/build/src"
+	DefaultHostname   = "reprobox"
+	DefaultDomainname = "reprobox.invalid"
+	DefaultUser       = "builder"
+	DefaultUID        = 1000
+	DefaultGID        = 1000
+	DefaultHome       = "/home/builder"
+	DefaultLocale     = "C.UTF-8"
+	DefaultTZ         = "UTC"
+	DefaultUmask      = 0o022
+	DefaultCPUs       = 2
+	DefaultPath       = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+	// DefaultSourceDateEpoch is used when neither the config nor git gives one:
+	// 2023-11-14T22:13:20Z.
+	DefaultSourceDateEpoch = 1700000000
+
+	// FakeTimeLib is where Debian's libfaketime lives in the image.
+	FakeTimeLib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+	// SupportDir is where reprobox's own helper files appear inside the
+	// container (read-only).
+	SupportDir = "/.reprobox"
+)
+
+// Settings is the whole environment of one build. Every field is applied by
+// Render; nothing else from the host reaches the build.
+type Settings struct {
+	// SourceDateEpoch is exported as SOURCE_DATE_EPOCH. It is an input of the
+	// build, not environment: no factor changes it.
+	SourceDateEpoch int64 `json:"source_date_epoch"`
+	// Clock is the wall-clock time (Unix seconds) the build sees, frozen, through
+	// libfaketime: time(2), gettimeofday, clock_gettime(CLOCK_REALTIME) and the
+	// times stat(2) reports for files. Build scripts and tar see it; rustc itself
+	// runs without the preload (it never embeds the time, and a rustc linking
+	// jemalloc deadlocks under libfaketime). Zero means the real clock.
+	Clock int64 `json:"clock"`
+	// BuildPath is the directory the source is copied into and the build runs in.
+	BuildPath string `json:"build_path"`
+	// Locale is LANG; when LocaleAll is set, LC_ALL and LANGUAGE are set too,
+	// otherwise they are unset.
+	Locale    string `json:"locale"`
+	LocaleAll bool   `json:"locale_all"`
+	// TZ is the time zone.
+	TZ string `json:"tz"`
+	// Umask is the file mode creation mask of the build's first process.
+	Umask uint32 `json:"umask"`
+	// Hostname and Domainname are the UTS names.
+	Hostname   string `json:"hostname"`
+	Domainname string `json:"domainname"`
+	// User, UID and GID are the build user; USER and LOGNAME are User. The user
+	// is added to the image's /etc/passwd and /etc/group for the build.
+	User string `json:"user"`
+	UID  uint32 `json:"uid"`
+	GID  uint32 `json:"gid"`
+	// Home is HOME, a private writable directory; CARGO_HOME is Home/.cargo.
+	Home string `json:"home"`
+	// FileOrdering is how directory listings of the build directory are
+	// ordered: "native" (the host file system's order) or "reverse" (disorderfs
+	// over the build directory lists every directory in reverse order).
+	FileOrdering string `json:"file_ordering"`
+	// CPUs is the number of CPUs the build may use, as a cpuset: nproc and
+	// std::thread::available_parallelism both see it.
+	CPUs int `json:"cpus"`
+	// Uname26 makes uname(2) report a 2.6 kernel release (the UNAME26
+	// personality). False leaves the host's release.
+	Uname26 bool `json:"uname26"`
+	// ASLR is address space layout randomization. False sets the
+	// ADDR_NO_RANDOMIZE personality for the build.
+	ASLR bool `json:"aslr"`
+	// Path is PATH.
+	Path string `json:"path"`
+	// Env holds extra variables (KEY=VALUE), sorted: the config's own, and the
+	// env factor's.
+	Env []string `json:"env"`
+}
+
+// Normalized returns the environment of `reprobox build` for a source date.
+func Normalized(sourceDateEpoch int64) Settings {
+	return Settings{
+		SourceDateEpoch: sourceDateEpoch,
+		Clock:           sourceDateEpoch,
+		BuildPath:       DefaultBuildPath,
+		Locale:          DefaultLocale,
+		TZ:              DefaultTZ,
+		Umask:           DefaultUmask,
+		Hostname:        DefaultHostname,
+		Domainname:      DefaultDomainname,
+		User:            DefaultUser,
+		UID:             DefaultUID,
+		GID:             DefaultGID,
+		Home:            DefaultHome,
+		FileOrdering:    "native",
+		CPUs:            DefaultCPUs,
+		Path:            DefaultPath,
+	}
+}
+
+// Environ is the exact environment of the build's first process, sorted.
+func (s Settings) Environ() []string {
+	env := []string{
+		"PATH=" + s.Path,
+		"HOME=" + s.Home,
+		"CARGO_HOME=" + s.Home + "/.cargo",
+		"USER=" + s.User,
+		"LOGNAME=" + s.User,
+		"LANG=" + s.Locale,
+		"TZ=" + s.TZ,
+		"SOURCE_DATE_EPOCH=" + strconv.FormatInt(s.SourceDateEpoch, 10),
+	}
+	if s.LocaleAll {
+		env = append(env, "LC_ALL="+s.Locale, "LANGUAGE="+strings.SplitN(s.Locale, ".", 2)[0])
+	}
+	if s.Clock != 0 {
+		env = append(env,
+			"LD_PRELOAD="+FakeTimeLib,
+			// Frozen at Clock: an absolute date without '@' does not advance.
+			// Epoch seconds, because libfaketime reads a calendar date in the
+			// process's own time zone.
+			"FAKETIME="+strconv.FormatInt(s.Clock, 10),
+			"FAKETIME_FMT=%s",
+			// Monotonic clocks keep running: a frozen one hangs anything that
+			// waits for time to pass.
+			"FAKETIME_DONT_FAKE_MONOTONIC=1",
+			"RUSTC_WRAPPER="+SupportDir+"/bin/rustc-wrapper",
+		)
+	}
+	env = append(env, s.Env...)
+	slices.Sort(env)
+	return env
+}
+
+// Validate reports settings a build cannot run with.
+func (s Settings) Validate() error {
+	switch {
+	case !strings.HasPrefix(s.BuildPath, "/") || s.BuildPath == "/":
+		return fmt.Errorf("policies: build path %q must be an absolute directory below /", s.BuildPath)
+	case !strings.HasPrefix(s.Home, "/") || s.Home == "/":
+		return fmt.Errorf("policies: home %q must be an absolute directory below /", s.Home)
+	case s.CPUs < 1:
+		return fmt.Errorf("policies: cpus must be at least 1, not %d", s.CPUs)
+	case s.UID == 0 || s.GID == 0:
+		return fmt.Errorf("policies: the build user must not be root")
+	case s.Umask > 0o777:
+		return fmt.Errorf("policies: umask %#o out of range", s.Umask)
+	case s.FileOrdering != "native" && s.FileOrdering != "reverse":
+		return fmt.Errorf("policies: file ordering %q is not native or reverse", s.FileOrdering)
+	}
+	for _, kv := range s.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return fmt.Errorf("policies: environment entry %q is not KEY=VALUE", kv)
+		}
+	}
+	return nil
+}
+
+// ClockTime is Clock as a time, for reports.
+func (s Settings) ClockTime() time.Time { return time.Unix(s.Clock, 0).UTC() }

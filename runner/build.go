@@ -1,0 +1,335 @@
+// Package runner orchestrates builds: one hermetic build, and a check that
+// rebuilds with the environment perturbed and searches for the culprit factors.
+package runner
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/reprobox/reprobox/images"
+	"github.com/reprobox/reprobox/policies"
+	"github.com/reprobox/reprobox/sandbox"
+)
+
+// A Runner runs builds in a backend, from images in a store.
+type Runner struct {
+	Store   *images.Store
+	Backend sandbox.Backend
+	// WorkDir holds each build's private source copy while it runs.
+	WorkDir string
+	// Logger receives progress; nil discards it.
+	Logger *slog.Logger
+	// Now is the clock for durations in records; nil means time.Now.
+	Now func() time.Time
+}
+
+func (r *Runner) logger() *slog.Logger {
+	if r.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return r.Logger
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now == nil {
+		return time.Now()
+	}
+	return r.Now()
+}
+
+// A Plan is what every build of a project shares: the source, the image, the
+// command and the artifacts.
+type Plan struct {
+	// Project is the source directory on the host; it is never written.
+	Project string
+	Config  Config
+	// Image is the resolved, pinned image.
+	Image images.Image
+	// Rootfs is the image's unpacked root filesystem.
+	Rootfs string
+	// Base is the normalized environment.
+	Base policies.Settings
+	// SourceDateEpochFrom says where Base.SourceDateEpoch came from: config,
+	// flag, git or default.
+	SourceDateEpochFrom string
+	// OutDir is excluded from the source copy when it lies inside Project.
+	outRel string
+}
+
+// NewPlan resolves the image, the source date and the normalized environment
+// for a project. The config's image must be pinned (an unpinned reference is
+// refused naming the digest it would resolve to) unless imageFromFlag is set,
+// in which case a local name is resolved and its digest recorded.
+func (r *Runner) NewPlan(ctx context.Context, project string, cfg Config, imageFromFlag bool, outDir string) (*Plan, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(project)
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("%w: project directory %s does not exist", ErrConfig, project)
+	}
+	ref, err := images.ParseReference(cfg.Image)
+	if err != nil {
+		return nil, fmt.Errorf("%w: image %q: %w", ErrConfig, cfg.Image, err)
+	}
+	img, err := r.Store.Resolve(cfg.Image)
+	if err != nil {
+		return nil, fmt.Errorf("runner: image %s: %w", cfg.Image, err)
+	}
+	if !ref.Pinned() && !imageFromFlag {
+		return nil, fmt.Errorf("%w: image %q in %s is not pinned by digest; it resolves here to %s: write that in the config: %w",
+			ErrConfig, cfg.Image, ConfigFile, img.Reference(), images.ErrNotPinned)
+	}
+	rootfs, err := r.Store.Rootfs(ctx, img)
+	if err != nil {
+		return nil, fmt.Errorf("runner: unpack %s: %w", img.Reference(), err)
+	}
+	sde, from := int64(policies.DefaultSourceDateEpoch), "default"
+	if cfg.SourceDateEpoch != nil {
+		sde, from = *cfg.SourceDateEpoch, "config"
+	} else if t, ok := gitCommitTime(ctx, abs); ok {
+		sde, from = t, "git"
+	}
+	base := policies.Normalized(sde)
+	if cfg.CPUs != 0 {
+		base.CPUs = cfg.CPUs
+	}
+	base.Env = cfg.envList()
+	p := &Plan{Project: abs, Config: cfg, Image: img, Rootfs: rootfs, Base: base, SourceDateEpochFrom: from}
+	if outDir != "" {
+		if absOut, err := filepath.Abs(outDir); err == nil {
+			if rel, err := filepath.Rel(abs, absOut); err == nil && !strings.HasPrefix(rel, "..") && !strings.Contains(rel, "/") {
+				p.outRel = rel
+			}
+		}
+	}
+	return p, nil
+}
+
+// gitCommitTime is the committer time of HEAD, when project is in a git work
+// tree.
+func gitCommitTime(ctx context.Context, project string) (int64, bool) {
+	cmd := exec.CommandContext(ctx, "git", "-C", project, "log", "-1", "--format=%ct")
+	cmd.Env = append(os.Environ(), "GIT_CONFIG_NOSYSTEM=1")
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, false
+	}
+	t, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
+	return t, err == nil
+}
+
+// An Outcome is the result of one build.
+type Outcome struct {
+	Settings policies.Settings
+	// Result is how the build's process ended.
+	Result *sandbox.Result
+	// Artifacts maps each artifact's path (relative to the build directory,
+	// sorted) to its file in Dir.
+	Artifacts []Artifact
+	// Missing lists artifact globs that matched nothing.
+	Missing []string
+	// Dir is the build's private work directory; Remove deletes it.
+	Dir string
+	// Log is the build's output.
+	Log      string
+	Started  time.Time
+	Duration time.Duration
+}
+
+// An Artifact is one file a build produced.
+type Artifact struct {
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	// File is where it is on the host while the outcome's Dir exists.
+	File string `json:"-"`
+}
+
+// OK reports whether the build exited 0 and produced every artifact.
+func (o *Outcome) OK() bool { return o.Result.Success() && len(o.Missing) == 0 }
+
+// Failure describes why a build is not OK.
+func (o *Outcome) Failure() string {
+	switch {
+	case !o.Result.Success() && o.Result.Signal != 0:
+		return fmt.Sprintf("the build was killed by signal %d", o.Result.Signal)
+	case !o.Result.Success():
+		return fmt.Sprintf("the build exited with status %d", o.Result.ExitCode)
+	case len(o.Missing) > 0:
+		return "no file matches artifact " + strings.Join(o.Missing, ", ")
+	}
+	return ""
+}
+
+// Remove deletes the build's work directory.
+func (o *Outcome) Remove() error { return os.RemoveAll(o.Dir) }
+
+// Build runs one build of the plan with settings s in a fresh container from a
+// pristine copy of the source. Output streams to stream (nil discards it) and to
+// the outcome's log. The caller removes the outcome's Dir.
+func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream io.Writer) (_ *Outcome, err error) {
+	if err := os.MkdirAll(r.WorkDir, 0o711); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	id := newID()
+	dir := filepath.Join(r.WorkDir, id)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	src, support := filepath.Join(dir, "src"), filepath.Join(dir, "support")
+	if err := os.Mkdir(support, 0o755); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	exclude := p.Config.excludes(p.outRel)
+	if err := copyTree(p.Project, src, exclude, s.SourceDateEpoch, int(s.UID), int(s.GID)); err != nil {
+		return nil, err
+	}
+	mounted := src
+	if s.FileOrdering == "reverse" {
+		mnt := filepath.Join(dir, "disorder")
+		unmount, err := mountDisorder(ctx, src, mnt)
+		if err != nil {
+			return nil, err
+		}
+		defer unmount()
+		mounted = mnt
+	}
+	spec, personality, err := policies.Render(s, policies.Host{
+		Rootfs:  p.Rootfs,
+		Source:  mounted,
+		Support: support,
+		Args:    p.Config.Command,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	logPath := filepath.Join(dir, "build.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	defer logFile.Close()
+	var w io.Writer = logFile
+	if stream != nil {
+		w = io.MultiWriter(logFile, stream)
+	}
+	timeout, _ := p.Config.timeout()
+	runCtx := ctx
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		runCtx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("the build ran longer than its timeout of %s", timeout))
+		defer cancel()
+	}
+	r.logger().Info("build", "id", id, "build_path", s.BuildPath)
+	started := r.now()
+	res, err := r.Backend.Run(runCtx, &sandbox.Job{ID: "rbx-" + id, Spec: spec, Personality: personality, Stdout: w, Stderr: w})
+	if err != nil {
+		return nil, fmt.Errorf("runner: build in sandbox: %w", err)
+	}
+	o := &Outcome{Settings: s, Result: res, Dir: dir, Log: logPath, Started: started, Duration: r.now().Sub(started)}
+	if res.Success() {
+		if err := o.collect(src, p.Config.Artifacts); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// collect finds and hashes the artifacts in the build directory.
+func (o *Outcome) collect(src string, globs []string) error {
+	seen := map[string]bool{}
+	for _, g := range globs {
+		matches, err := filepath.Glob(filepath.Join(src, g))
+		if err != nil {
+			return fmt.Errorf("%w: artifact glob %q: %v", ErrConfig, g, err)
+		}
+		n := 0
+		for _, m := range matches {
+			st, err := os.Lstat(m)
+			if err != nil || !st.Mode().IsRegular() {
+				continue // directories and links are not artifacts
+			}
+			n++
+			rel, _ := filepath.Rel(src, m)
+			if seen[rel] {
+				continue
+			}
+			seen[rel] = true
+			sum, err := fileSHA256(m)
+			if err != nil {
+				return fmt.Errorf("runner: hash artifact %s: %w", rel, err)
+			}
+			o.Artifacts = append(o.Artifacts, Artifact{Path: filepath.ToSlash(rel), SHA256: sum, Size: st.Size(), File: m})
+		}
+		if n == 0 {
+			o.Missing = append(o.Missing, g)
+		}
+	}
+	slices.SortFunc(o.Artifacts, func(a, b Artifact) int { return strings.Compare(a.Path, b.Path) })
+	return nil
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// mountDisorder mounts disorderfs over src at mnt, listing every directory in
+// reverse order, for the fileordering factor.
+func mountDisorder(ctx context.Context, src, mnt string) (func(), error) {
+	if _, err := exec.LookPath("disorderfs"); err != nil {
+		return nil, fmt.Errorf("runner: the fileordering factor needs disorderfs (apt-get install disorderfs): %w", sandbox.ErrUnsupported)
+	}
+	if err := os.Mkdir(mnt, 0o755); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, "disorderfs", "--multi-user=yes", "--reverse-dirents=yes", "--shuffle-dirents=no",
+		"-o", "allow_other,default_permissions", src, mnt)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("runner: disorderfs: %v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return func() {
+		for i := 0; i < 50; i++ {
+			if err := exec.Command("fusermount", "-u", mnt).Run(); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		_ = exec.Command("umount", "-l", mnt).Run()
+	}, nil
+}
+
+func newID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,135 @@
+package runner
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// ErrConfig marks errors in the user's config or flags.
+var ErrConfig = errors.New("config error")
+
+// ConfigFile is the name of the project config.
+const ConfigFile = "reprobox.toml"
+
+// Config is a project's reprobox.toml.
+type Config struct {
+	// Image is the pinned image reference, NAME@sha256:....
+	Image string `toml:"image"`
+	// Command is the build command, as an argv list.
+	Command []string `toml:"command"`
+	// Artifacts are globs relative to the build directory.
+	Artifacts []string `toml:"artifacts"`
+	// SourceDateEpoch, when set, overrides the git HEAD commit time.
+	SourceDateEpoch *int64 `toml:"source_date_epoch"`
+	// CPUs is the normalized CPU count (default 2).
+	CPUs int `toml:"cpus"`
+	// Env holds extra variables the build needs, recorded with the build.
+	Env map[string]string `toml:"env"`
+	// Timeout bounds one build ("90m"); empty means no limit.
+	Timeout string `toml:"timeout"`
+	// Exclude lists top-level entries of the project not copied into the
+	// build (default: target and reprobox-out).
+	Exclude []string `toml:"exclude"`
+	// Vary is the default --vary of `reprobox check`.
+	Vary string `toml:"vary"`
+}
+
+// LoadConfig reads dir/reprobox.toml. A missing file gives a zero Config and
+// found=false; unknown keys are errors.
+func LoadConfig(dir string) (cfg Config, found bool, err error) {
+	path := filepath.Join(dir, ConfigFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return Config{}, false, nil
+	}
+	if err != nil {
+		return Config{}, false, fmt.Errorf("runner: read %s: %w", path, err)
+	}
+	md, err := toml.Decode(string(data), &cfg)
+	if err != nil {
+		return Config{}, true, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+	}
+	if undec := md.Undecoded(); len(undec) > 0 {
+		keys := make([]string, len(undec))
+		for i, k := range undec {
+			keys[i] = k.String()
+		}
+		return Config{}, true, fmt.Errorf("%w: %s: unknown key(s) %s (known: image, command, artifacts, source_date_epoch, cpus, env, timeout, exclude, vary)", ErrConfig, path, strings.Join(keys, ", "))
+	}
+	return cfg, true, nil
+}
+
+// Validate checks a config after flags were merged into it.
+func (c *Config) Validate() error {
+	switch {
+	case c.Image == "":
+		return fmt.Errorf("%w: no image: set image = \"NAME@sha256:...\" in %s or pass --image (reprobox image ls lists local images)", ErrConfig, ConfigFile)
+	case len(c.Command) == 0:
+		return fmt.Errorf("%w: no build command: set command = [\"cargo\", \"build\", ...] in %s or give it after --", ErrConfig, ConfigFile)
+	case len(c.Artifacts) == 0:
+		return fmt.Errorf("%w: no artifacts: set artifacts = [\"target/release/NAME\"] in %s or pass --artifact", ErrConfig, ConfigFile)
+	case c.CPUs < 0:
+		return fmt.Errorf("%w: cpus = %d", ErrConfig, c.CPUs)
+	}
+	for _, a := range c.Artifacts {
+		if filepath.IsAbs(a) || slices.Contains(strings.Split(filepath.ToSlash(a), "/"), "..") {
+			return fmt.Errorf("%w: artifact %q must be relative to the build directory, without ..", ErrConfig, a)
+		}
+		if _, err := filepath.Match(a, ""); err != nil {
+			return fmt.Errorf("%w: artifact glob %q: %v", ErrConfig, a, err)
+		}
+	}
+	for _, e := range c.Exclude {
+		if strings.Contains(e, "/") || e == "." || e == ".." || e == "" {
+			return fmt.Errorf("%w: exclude %q must name a top-level entry of the project", ErrConfig, e)
+		}
+	}
+	for k := range c.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			return fmt.Errorf("%w: env key %q", ErrConfig, k)
+		}
+	}
+	if _, err := c.timeout(); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c *Config) timeout() (time.Duration, error) {
+	if c.Timeout == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(c.Timeout)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%w: timeout %q is not a positive duration such as \"90m\"", ErrConfig, c.Timeout)
+	}
+	return d, nil
+}
+
+func (c *Config) excludes(outDir string) []string {
+	ex := c.Exclude
+	if ex == nil {
+		ex = []string{"target", "reprobox-out"}
+	}
+	if outDir != "" {
+		ex = append(slices.Clone(ex), outDir)
+	}
+	return ex
+}
+
+// envList is the config's env as sorted KEY=VALUE entries.
+func (c *Config) envList() []string {
+	var out []string
+	for k, v := range c.Env {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,183 @@
+package runner
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// A Record is the JSON account of one build, written as record.json.
+type Record struct {
+	Artifacts           []Artifact         `json:"artifacts"`
+	Command             []string           `json:"command"`
+	Durations           map[string]float64 `json:"durations_seconds"`
+	Environment         []string           `json:"environment"`
+	ExitCode            int                `json:"exit_code"`
+	Failure             string             `json:"failure,omitempty"`
+	Image               string             `json:"image"`
+	ImageDigest         string             `json:"image_digest"`
+	Settings            any                `json:"settings"`
+	Signal              int                `json:"signal,omitempty"`
+	SourceDateEpoch     int64              `json:"source_date_epoch"`
+	SourceDateEpochFrom string             `json:"source_date_epoch_from"`
+	Status              string             `json:"status"`
+}
+
+// NewRecord describes an outcome.
+func NewRecord(p *Plan, o *Outcome) Record {
+	rec := Record{
+		Artifacts:           o.Artifacts,
+		Command:             p.Config.Command,
+		Durations:           map[string]float64{"build": o.Duration.Seconds()},
+		Environment:         o.Settings.Environ(),
+		ExitCode:            o.Result.ExitCode,
+		Image:               p.Image.Reference().String(),
+		ImageDigest:         p.Image.Digest.String(),
+		Settings:            o.Settings,
+		Signal:              o.Result.Signal,
+		SourceDateEpoch:     o.Settings.SourceDateEpoch,
+		SourceDateEpochFrom: p.SourceDateEpochFrom,
+		Status:              "succeeded",
+	}
+	if rec.Artifacts == nil {
+		rec.Artifacts = []Artifact{}
+	}
+	if !o.OK() {
+		rec.Status, rec.Failure = "failed", o.Failure()
+	}
+	return rec
+}
+
+// WriteJSON writes v as indented JSON with every object's keys sorted, so that
+// what reprobox writes for machines is itself reproducible.
+func WriteJSON(w io.Writer, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var generic any
+	if err := dec.Decode(&generic); err != nil {
+		return err
+	}
+	// Maps marshal with sorted keys.
+	out, err := json.MarshalIndent(generic, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(out, '\n'))
+	return err
+}
+
+// WriteOut publishes an outcome to out: the artifacts under their relative
+// paths, SHA256SUMS (only when the build succeeded), record.json and build.log.
+// It assembles everything in a sibling directory and renames it into place, so
+// out is never left half written; an existing out is replaced only when it is a
+// reprobox output directory.
+func WriteOut(p *Plan, o *Outcome, out string) error {
+	if err := checkOutDir(out); err != nil {
+		return err
+	}
+	parent := filepath.Dir(filepath.Clean(out))
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("runner: output directory: %w", err)
+	}
+	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".partial-")
+	if err != nil {
+		return fmt.Errorf("runner: output directory: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			os.RemoveAll(tmp)
+		}
+	}()
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return err
+	}
+	var sums strings.Builder
+	if o.OK() {
+		for _, a := range o.Artifacts {
+			dst := filepath.Join(tmp, "artifacts", filepath.FromSlash(a.Path))
+			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+				return fmt.Errorf("runner: output directory: %w", err)
+			}
+			st, err := os.Stat(a.File)
+			if err != nil {
+				return fmt.Errorf("runner: artifact %s: %w", a.Path, err)
+			}
+			if err := copyFile(a.File, dst, st.Mode().Perm()); err != nil {
+				return fmt.Errorf("runner: artifact %s: %w", a.Path, err)
+			}
+			fmt.Fprintf(&sums, "%s  %s\n", a.SHA256, a.Path)
+		}
+		if err := os.WriteFile(filepath.Join(tmp, "SHA256SUMS"), []byte(sums.String()), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := copyFile(o.Log, filepath.Join(tmp, "build.log"), 0o644); err != nil {
+		return fmt.Errorf("runner: build log: %w", err)
+	}
+	var rec bytes.Buffer
+	if err := WriteJSON(&rec, NewRecord(p, o)); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "record.json"), rec.Bytes(), 0o644); err != nil {
+		return err
+	}
+	if err := PublishDir(tmp, out); err != nil {
+		return err
+	}
+	ok = true
+	return nil
+}
+
+// PublishDir renames the complete directory tmp to out, replacing out only when
+// reprobox wrote it; the old one is removed only after the new one is in place.
+func PublishDir(tmp, out string) error {
+	if err := checkOutDir(out); err != nil {
+		return err
+	}
+	old := ""
+	if _, err := os.Stat(out); err == nil {
+		old = tmp + ".old"
+		if err := os.Rename(out, old); err != nil {
+			return fmt.Errorf("runner: replace %s: %w", out, err)
+		}
+	}
+	if err := os.Rename(tmp, out); err != nil {
+		if old != "" {
+			_ = os.Rename(old, out)
+		}
+		return fmt.Errorf("runner: output directory: %w", err)
+	}
+	if old != "" {
+		return os.RemoveAll(old)
+	}
+	return nil
+}
+
+// checkOutDir refuses to replace a directory reprobox did not write.
+func checkOutDir(out string) error {
+	entries, err := os.ReadDir(out)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%w: output directory %s: %v", ErrConfig, out, err)
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	for _, marker := range []string{"record.json", "report.json"} {
+		if _, err := os.Stat(filepath.Join(out, marker)); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: output directory %s exists and was not written by reprobox; choose another --out or remove it", ErrConfig, out)
+}

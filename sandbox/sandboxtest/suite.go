@@ -1,0 +1,239 @@
+// Package sandboxtest is the conformance suite every sandbox backend runs: a
+// probe inside the pinned image checks every normalized setting, and that every
+// perturbed value really reaches the build.
+package sandboxtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reprobox/reprobox/policies"
+	"github.com/reprobox/reprobox/sandbox"
+)
+
+// probeScript prints one key=value line per setting, from inside the container.
+// It reads the environment of PID 1 (this shell, started with exactly the
+// spec's environment) rather than its own, which the shell may extend.
+const probeScript = `
+set -u
+echo "hostname=$(cat /proc/sys/kernel/hostname)"
+echo "uname_n=$(uname -n)"
+echo "domainname=$(cat /proc/sys/kernel/domainname)"
+echo "uid=$(id -u)"
+echo "gid=$(id -g)"
+echo "user=$(id -un)"
+echo "umask=$(umask)"
+echo "cwd=$(pwd -P)"
+echo "home_writable=$(touch "$HOME/.probe" 2>/dev/null && echo yes || echo no)"
+echo "build_writable=$(touch ./.probe 2>/dev/null && echo yes || echo no)"
+echo "root_writable=$(touch /probe 2>/dev/null && echo yes || echo no)"
+echo "tmp_writable=$(touch /tmp/probe 2>/dev/null && echo yes || echo no)"
+echo "tz_abbrev=$(date +%z)"
+echo "clock=$(date +%s)"
+echo "file_mtime=$(touch /tmp/mt && stat -c %Y /tmp/mt)"
+echo "nproc=$(nproc)"
+echo "uname_r=$(uname -r)"
+echo "osrelease=$(cat /proc/sys/kernel/osrelease)"
+echo "personality=$(cat /proc/self/personality)"
+echo "stack=$(grep -m1 '\[stack\]' /proc/self/maps | cut -d' ' -f1)"
+echo "netdevs=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\n' ',')"
+echo "routes=$(tail -n +2 /proc/net/route | wc -l)"
+echo "locale_ok=$(locale 2>&1 >/dev/null | grep -c 'Cannot set' )"
+echo "lang=$(locale | sed -n 's/^LANG=//p')"
+echo "lc_all=$(locale | sed -n 's/^LC_ALL=//p')"
+echo "capeff=$(grep CapEff /proc/self/status | cut -f2)"
+echo "nonewprivs=$(grep NoNewPrivs /proc/self/status | cut -f2)"
+echo "kcore=$(wc -c < /proc/kcore 2>/dev/null || echo unreadable)"
+echo "environ=$(tr '\0' '\n' < /proc/1/environ | sort | tr '\n' '|')"
+`
+
+// Env is what the suite needs besides the backend.
+type Env struct {
+	// Rootfs is the unpacked root filesystem of the pinned default image
+	// (Debian with libfaketime, tzdata and the fr_FR.UTF-8 locale).
+	Rootfs string
+}
+
+// Run runs the conformance suite against b.
+func Run(t *testing.T, b sandbox.Backend, env Env) {
+	base := policies.Normalized(policies.DefaultSourceDateEpoch)
+	t.Run("normalized", func(t *testing.T) {
+		got := probe(t, b, env, base)
+		want := expected(base)
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("%s = %q, want %q", k, got[k], v)
+			}
+		}
+	})
+	t.Run("aslr_off_is_stable", func(t *testing.T) {
+		a, c := probe(t, b, env, base), probe(t, b, env, base)
+		if a["stack"] == "" || a["stack"] != c["stack"] {
+			t.Errorf("stack mapping %q then %q: with ASLR off it must not move", a["stack"], c["stack"])
+		}
+	})
+	for _, f := range policies.Factors {
+		if f.Name == "fileordering" {
+			// Applied by the runner with disorderfs, not by the spec:
+			// the runner's tests cover it.
+			continue
+		}
+		t.Run("perturbed_"+f.Name, func(t *testing.T) {
+			vs := policies.Perturb(base, []string{f.Name}, 7)
+			normal, got := probe(t, b, env, base), probe(t, b, env, vs)
+			keys := perturbedKeys[f.Name]
+			if len(keys) == 0 {
+				t.Fatalf("no probe key for factor %s", f.Name)
+			}
+			for _, k := range keys {
+				if got[k] == normal[k] {
+					t.Errorf("%s: %s is %q both normalized and perturbed", f.Name, k, got[k])
+				}
+			}
+			want := expected(vs)
+			for _, k := range keys {
+				if w, ok := want[k]; ok && got[k] != w {
+					t.Errorf("%s: %s = %q, want %q", f.Name, k, got[k], w)
+				}
+			}
+			// Nothing else moves.
+			for k, v := range expected(base) {
+				if !slices.Contains(keys, k) && !slices.Contains(alsoMoves[f.Name], k) && got[k] != v {
+					t.Errorf("%s: %s changed to %q (normalized %q)", f.Name, k, got[k], v)
+				}
+			}
+		})
+	}
+}
+
+// perturbedKeys are the probe keys each factor must change.
+var perturbedKeys = map[string][]string{
+	"time":       {"clock", "file_mtime"},
+	"build_path": {"cwd"},
+	"locale":     {"lang", "lc_all"},
+	"timezone":   {"tz_abbrev"},
+	"umask":      {"umask"},
+	"hostname":   {"hostname", "uname_n"},
+	"domainname": {"domainname"},
+	"user":       {"uid", "gid", "user"},
+	"home":       {"environ"},
+	"num_cpus":   {"nproc"},
+	"kernel":     {"uname_r"},
+	"aslr":       {"personality"},
+	"env":        {"environ"},
+	"exec_path":  {"environ"},
+}
+
+// alsoMoves are keys that legitimately change with a factor besides its own.
+var alsoMoves = map[string][]string{
+	"build_path": {"environ"},
+	"locale":     {"environ"},
+	"timezone":   {"environ"},
+	"umask":      {},
+	"user":       {"environ"},
+	"time":       {"environ"},
+	"aslr":       {"stack"},
+	"kernel":     {"personality"},
+}
+
+// expected is what the probe must print for settings s.
+func expected(s policies.Settings) map[string]string {
+	tz := "+0000"
+	if s.TZ == "Etc/GMT-14" {
+		tz = "+1400"
+	}
+	pers := "00000000"
+	if !s.ASLR {
+		pers = "00040000"
+	}
+	if s.Uname26 {
+		p, _ := strconv.ParseUint(pers, 16, 32)
+		pers = fmt.Sprintf("%08x", p|policies.PersonalityUname26)
+	}
+	lcAll := ""
+	if s.LocaleAll {
+		lcAll = s.Locale
+	}
+	return map[string]string{
+		"hostname":       s.Hostname,
+		"uname_n":        s.Hostname,
+		"domainname":     s.Domainname,
+		"uid":            strconv.Itoa(int(s.UID)),
+		"gid":            strconv.Itoa(int(s.GID)),
+		"user":           s.User,
+		"umask":          fmt.Sprintf("%04o", s.Umask),
+		"cwd":            s.BuildPath,
+		"home_writable":  "yes",
+		"build_writable": "yes",
+		"root_writable":  "no",
+		"tmp_writable":   "yes",
+		"tz_abbrev":      tz,
+		"clock":          strconv.FormatInt(s.Clock, 10),
+		"file_mtime":     strconv.FormatInt(s.Clock, 10),
+		"nproc":          strconv.Itoa(s.CPUs),
+		"personality":    pers,
+		"netdevs":        "lo,",
+		"routes":         "0",
+		"locale_ok":      "0",
+		"lang":           s.Locale,
+		"lc_all":         lcAll,
+		"capeff":         "0000000000000000",
+		"nonewprivs":     "1",
+		"kcore":          "0",
+		"environ":        strings.Join(s.Environ(), "|") + "|",
+	}
+}
+
+// probe runs the probe script in a container with settings s and parses its
+// output.
+func probe(t *testing.T, b sandbox.Backend, env Env, s policies.Settings) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	src, support := filepath.Join(dir, "src"), filepath.Join(dir, "support")
+	for _, d := range []string{src, support} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chown(src, int(s.UID), int(s.GID)); err != nil {
+		t.Fatal(err)
+	}
+	spec, pers, err := policies.Render(s, policies.Host{
+		Rootfs: env.Rootfs, Source: src, Support: support,
+		Args: []string{"/bin/sh", "-c", probeScript},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	res, err := b.Run(ctx, &sandbox.Job{Spec: spec, Personality: pers, Stdout: &out, Stderr: &errb})
+	if err != nil {
+		t.Fatalf("run probe: %v", err)
+	}
+	if !res.Success() {
+		t.Fatalf("probe exited %d: %s", res.ExitCode, errb.String())
+	}
+	got := map[string]string{}
+	sc := bufio.NewScanner(&out)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), "=")
+		if ok {
+			got[k] = v
+		}
+	}
+	if errb.Len() > 0 {
+		t.Logf("probe stderr: %s", errb.String())
+	}
+	return got
+}

@@ -1,0 +1,4 @@
+fn main() {
+    let words = ["reprobox", "builds", "reproducibly"];
+    println!("{}", words.join(" "));
+}

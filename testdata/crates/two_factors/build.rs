@@ -1,0 +1,9 @@
+fn main() {
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    std::fs::write(out.join("info.rs"), format!("pub const INFO: &str = {:?};\n", info())).unwrap();
+    println!("cargo:rerun-if-changed=build.rs");
+}
+fn info() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    format!("built on {} for {}", host.trim(), std::env::var("HOME").unwrap())
+}
