@@ -1,0 +1,41 @@
+# reprobox: the two commands of the README.
+#   make demo   set everything up and check an example (names a culprit)
+#   make test   set everything up and run every test
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+export CGO_ENABLED := 1
+DATA_DIR ?= /var/lib/reprobox
+IMAGE ?= reprobox/rust
+APT_PACKAGES := mmdebstrap disorderfs fuse3 gcc git tar gzip xz-utils zstd bzip2 runc chromium
+BIN := ./reprobox
+
+.PHONY: demo test setup deps image bin lint bench
+demo: setup
+	$(BIN) check examples/leaky-path --image $(IMAGE) --out reprobox-out/leaky-path; \
+	  rc=$$?; [ $$rc -eq 1 ] && echo "(exit status 1: not reproducible, as this example is meant to be)"; [ $$rc -le 1 ]
+
+test: setup
+	go vet ./...
+	REPROBOX_IMAGE=$(IMAGE) REPROBOX_DATA_DIR=$(DATA_DIR) go test -race -timeout 40m ./...
+
+setup: deps bin image
+
+# Debian packages the tool and its tests need, installed when missing.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+bin:
+	go build -o $(BIN) ./cmd/reprobox
+
+# The default image, built once (about a minute) and kept in $(DATA_DIR).
+image: bin
+	@$(BIN) image inspect $(IMAGE) --data-dir $(DATA_DIR) >/dev/null 2>&1 || $(BIN) image build --data-dir $(DATA_DIR)
+
+lint:
+	gofmt -l . | tee /dev/stderr | (! read)
+	go vet ./...
+	go run honnef.co/go/tools/cmd/staticcheck@latest ./...
