@@ -66,6 +66,7 @@ type Plan struct {
 	SourceDateEpochFrom string
 	// OutDir is excluded from the source copy when it lies inside Project.
 	outRel string
+	snaps  snapshots
 }
 
 // NewPlan resolves the image, the source date and the normalized environment
@@ -150,6 +151,8 @@ type Outcome struct {
 	Log      string
 	Started  time.Time
 	Duration time.Duration
+
+	unmount func() error
 }
 
 // An Artifact is one file a build produced.
@@ -177,8 +180,15 @@ func (o *Outcome) Failure() string {
 	return ""
 }
 
-// Remove deletes the build's work directory.
-func (o *Outcome) Remove() error { return os.RemoveAll(o.Dir) }
+// Remove unmounts the build's source overlay and deletes its work directory.
+func (o *Outcome) Remove() error {
+	if o.unmount != nil {
+		if err := o.unmount(); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(o.Dir)
+}
 
 // Build runs one build of the plan with settings s in a fresh container from a
 // pristine copy of the source. Output streams to stream (nil discards it) and to
@@ -197,22 +207,31 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 			os.RemoveAll(dir)
 		}
 	}()
-	src, support := filepath.Join(dir, "src"), filepath.Join(dir, "support")
+	support := filepath.Join(dir, "support")
 	if err := os.Mkdir(support, 0o755); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
-	exclude := p.Config.excludes(p.outRel)
-	if err := copyTree(p.Project, src, exclude, s.SourceDateEpoch, int(s.UID), int(s.GID)); err != nil {
+	lower, err := p.snapshot(r.WorkDir, s.SourceDateEpoch, s.UID, s.GID)
+	if err != nil {
 		return nil, err
 	}
+	src, unmount, err := mountOverlay(lower, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			unmount()
+		}
+	}()
 	mounted := src
 	if s.FileOrdering == "reverse" {
 		mnt := filepath.Join(dir, "disorder")
-		unmount, err := mountDisorder(ctx, src, mnt)
+		undo, err := mountDisorder(ctx, src, mnt)
 		if err != nil {
 			return nil, err
 		}
-		defer unmount()
+		defer undo()
 		mounted = mnt
 	}
 	spec, personality, err := policies.Render(s, policies.Host{
@@ -247,7 +266,7 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 	if err != nil {
 		return nil, fmt.Errorf("runner: build in sandbox: %w", err)
 	}
-	o := &Outcome{Settings: s, Result: res, Dir: dir, Log: logPath, Started: started, Duration: r.now().Sub(started)}
+	o := &Outcome{Settings: s, Result: res, Dir: dir, Log: logPath, Started: started, Duration: r.now().Sub(started), unmount: unmount}
 	if res.Success() {
 		if err := o.collect(src, p.Config.Artifacts); err != nil {
 			return nil, err

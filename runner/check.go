@@ -217,7 +217,7 @@ func (c *checker) sandboxBuild(ctx context.Context, n int, set []string) (*obser
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return nil, err
 		}
-		if err := os.Rename(a.File, dst); err != nil {
+		if err := copyFile(a.File, dst, 0o755); err != nil {
 			return nil, fmt.Errorf("runner: keep artifact %s: %w", a.Path, err)
 		}
 		obs.hashes[a.Path], obs.files[a.Path] = a.SHA256, dst

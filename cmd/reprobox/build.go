@@ -141,6 +141,7 @@ func runBuild(ctx context.Context, cmd *cobra.Command, dir string, cfg runner.Co
 	if err != nil {
 		return err
 	}
+	defer plan.Close()
 	fmt.Fprintf(stderr, "reprobox: building %s in %s (SOURCE_DATE_EPOCH=%d from %s)\n",
 		plan.Project, plan.Image.Reference(), plan.Base.SourceDateEpoch, plan.SourceDateEpochFrom)
 	o, err := r.Build(ctx, plan, plan.Base, stderr)

@@ -72,6 +72,7 @@ control build failed), 2 usage or config error, 3 reprobox or the sandbox failed
 			if err != nil {
 				return err
 			}
+			defer plan.Close()
 			if jobs == 0 {
 				jobs = max(1, runtime.NumCPU()/plan.Base.CPUs)
 			}
