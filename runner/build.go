@@ -202,6 +202,9 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 	if err := os.Mkdir(dir, 0o711); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
+	if err := markOwned(dir); err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
 	defer func() {
 		if err != nil {
 			os.RemoveAll(dir)

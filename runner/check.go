@@ -114,6 +114,9 @@ func (r *Runner) Check(ctx context.Context, p *Plan, opts CheckOptions, keep str
 		}
 	}
 	defer os.RemoveAll(store)
+	if err := markOwned(store); err != nil {
+		return nil, err
+	}
 	c := newChecker(r, p, opts, store)
 	started := r.now()
 	rep, err := c.run(ctx)

@@ -34,6 +34,10 @@ func (p *Plan) snapshot(workDir string, sde int64, uid, gid uint32) (string, err
 		if err != nil {
 			return "", fmt.Errorf("runner: %w", err)
 		}
+		if err := markOwned(dir); err != nil {
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("runner: %w", err)
+		}
 		p.snaps.dir, p.snaps.byID = dir, map[string]string{}
 	}
 	key := fmt.Sprintf("%d-%d-%d", uid, gid, sde)

@@ -91,12 +91,18 @@ func newRunner(cmd *cobra.Command) (*runner.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &runner.Runner{
+	r := &runner.Runner{
 		Store:   store,
 		Backend: backend,
 		WorkDir: filepath.Join(dd, "work"),
 		Logger:  slog.New(slog.DiscardHandler),
-	}, nil
+	}
+	// Work directories of runs that were killed (SIGKILL, a crash) are
+	// unmounted and removed before anything else runs.
+	if _, err := r.Prune(); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 func newBuildCmd() *cobra.Command {

@@ -1,0 +1,143 @@
+package runner
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// staleAfter is how old an unmarked work directory must be to be pruned.
+const staleAfter = 24 * time.Hour
+
+var nowFunc = time.Now
+
+// ownerFile marks a work directory with the process that made it: its pid and
+// start time, so that a reused pid is not mistaken for the owner.
+const ownerFile = ".owner"
+
+// markOwned records this process as dir's owner.
+func markOwned(dir string) error {
+	return os.WriteFile(filepath.Join(dir, ownerFile), []byte(selfIdentity()), 0o644)
+}
+
+func selfIdentity() string {
+	return processIdentity(os.Getpid())
+}
+
+// processIdentity is "pid starttime", or "" when there is no such process.
+func processIdentity(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The command name may hold spaces; fields resume after the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return ""
+	}
+	fields := strings.Fields(s[i+1:])
+	if len(fields) < 20 {
+		return ""
+	}
+	return strconv.Itoa(pid) + " " + fields[19]
+}
+
+// alive reports whether the owner recorded in dir is still running.
+func alive(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+	if err != nil {
+		// No owner yet: a directory being created right now, or one
+		// from before owners were recorded. Leave it unless it is old.
+		st, err := os.Stat(dir)
+		return err == nil && st.ModTime().After(nowFunc().Add(-staleAfter))
+	}
+	pid, _, _ := strings.Cut(string(b), " ")
+	n, err := strconv.Atoi(pid)
+	return err == nil && processIdentity(n) == strings.TrimSpace(string(b))
+}
+
+// Prune removes work directories left by runs that were killed: it unmounts
+// what they mounted (source overlays, disorderfs) and deletes them. Directories
+// of live runs are left alone. It returns the directories it removed.
+func (r *Runner) Prune() ([]string, error) {
+	entries, err := os.ReadDir(r.WorkDir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("runner: prune: %w", err)
+	}
+	var removed []string
+	for _, e := range entries {
+		dir := filepath.Join(r.WorkDir, e.Name())
+		if !e.IsDir() || alive(dir) {
+			continue
+		}
+		if err := unmountBelow(dir); err != nil {
+			return removed, fmt.Errorf("runner: prune %s: %w", dir, err)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return removed, fmt.Errorf("runner: prune %s: %w", dir, err)
+		}
+		removed = append(removed, dir)
+	}
+	return removed, nil
+}
+
+// unmountBelow detaches every mount at or below dir, deepest first.
+func unmountBelow(dir string) error {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var points []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		p := unescapeMount(fields[4])
+		if p == dir || strings.HasPrefix(p, dir+"/") {
+			points = append(points, p)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	slices.SortFunc(points, func(a, b string) int { return len(b) - len(a) })
+	for _, p := range points {
+		if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+			return fmt.Errorf("unmount %s: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// unescapeMount undoes mountinfo's octal escapes (\040 for a space).
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
+				b.WriteByte(byte(n))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
