@@ -29,6 +29,9 @@ type Host struct {
 	Support string
 	// Args is the build command.
 	Args []string
+	// FileTimeShim is the compiled file-time shim on the host, required when
+	// Settings.FileTimes is set.
+	FileTimeShim string
 	// MemoryBytes and Pids limit the build; zero means the defaults.
 	MemoryBytes int64
 	Pids        int64
@@ -51,6 +54,14 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 	}
 	if err := writeSupport(s, h); err != nil {
 		return nil, 0, err
+	}
+	if s.FileTimes && s.Clock != 0 {
+		if h.FileTimeShim == "" {
+			return nil, 0, fmt.Errorf("policies: file times are normalized but no file-time shim was given")
+		}
+		if err := copyShim(h.FileTimeShim, filepath.Join(h.Support, "lib", "filetime.so")); err != nil {
+			return nil, 0, err
+		}
 	}
 	if s.Clock != 0 {
 		if _, err := os.Stat(filepath.Join(h.Rootfs, FakeTimeLib)); err != nil {
@@ -192,6 +203,17 @@ func writeSupport(s Settings, h Host) error {
 		}
 	}
 	return nil
+}
+
+func copyShim(src, dst string) error {
+	data, err := os.ReadFile(src)
+	if err != nil {
+		return fmt.Errorf("policies: file-time shim: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("policies: file-time shim: %w", err)
+	}
+	return os.WriteFile(dst, data, 0o755)
 }
 
 // withEntry returns the image's passwd or group file with entry replacing any

@@ -36,6 +36,9 @@ const (
 	// FakeTimeLib is where Debian's libfaketime lives in the image.
 	FakeTimeLib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
 
+	// FileTimeShim is where the file-time shim appears in the container.
+	FileTimeShim = SupportDir + "/lib/filetime.so"
+
 	// SupportDir is where reprobox's own helper files appear inside the
 	// container (read-only).
 	SupportDir = "/.reprobox"
@@ -53,6 +56,12 @@ type Settings struct {
 	// runs without the preload (it never embeds the time, and a rustc linking
 	// jemalloc deadlocks under libfaketime). Zero means the real clock.
 	Clock int64 `json:"clock"`
+	// FileTimes, with Clock set, preloads reprobox's file-time shim
+	// (filetime.c) so that every stat-family call, statx and fstatat included,
+	// reports file times as min(real time, Clock): files the build writes
+	// appear written at Clock, so tar and cargo see the same times in two
+	// builds. libfaketime then fakes only the clock (NO_FAKE_STAT=1).
+	FileTimes bool `json:"file_times"`
 	// BuildPath is the directory the source is copied into and the build runs in.
 	BuildPath string `json:"build_path"`
 	// Locale is LANG; when LocaleAll is set, LC_ALL and LANGUAGE are set too,
@@ -130,8 +139,13 @@ func (s Settings) Environ() []string {
 		env = append(env, "LC_ALL="+s.Locale, "LANGUAGE="+strings.SplitN(s.Locale, ".", 2)[0])
 	}
 	if s.Clock != 0 {
+		preload := FakeTimeLib
+		if s.FileTimes {
+			preload = FileTimeShim + " " + FakeTimeLib
+			env = append(env, "NO_FAKE_STAT=1")
+		}
 		env = append(env,
-			"LD_PRELOAD="+FakeTimeLib,
+			"LD_PRELOAD="+preload,
 			// Frozen at Clock: an absolute date without '@' does not advance.
 			// Epoch seconds, because libfaketime reads a calendar date in the
 			// process's own time zone.

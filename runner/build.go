@@ -4,6 +4,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -29,6 +30,8 @@ type Runner struct {
 	Backend sandbox.Backend
 	// WorkDir holds each build's private source copy while it runs.
 	WorkDir string
+	// LibDir caches what reprobox compiles for builds (the file-time shim).
+	LibDir string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
 	// Now is the clock for durations in records; nil means time.Now.
@@ -67,6 +70,7 @@ type Plan struct {
 	// OutDir is excluded from the source copy when it lies inside Project.
 	outRel string
 	snaps  snapshots
+	shim   string
 }
 
 // NewPlan resolves the image, the source date and the normalized environment
@@ -107,11 +111,20 @@ func (r *Runner) NewPlan(ctx context.Context, project string, cfg Config, imageF
 		sde, from = t, "git"
 	}
 	base := policies.Normalized(sde)
+	shim, err := "", errors.New("no LibDir")
+	if r.LibDir != "" {
+		shim, err = policies.BuildFileTimeShim(r.LibDir)
+	}
+	if err != nil {
+		r.logger().Warn("file times will not be normalized for statx and fstatat", "err", err)
+	} else {
+		base.FileTimes = true
+	}
 	if cfg.CPUs != 0 {
 		base.CPUs = cfg.CPUs
 	}
 	base.Env = cfg.envList()
-	p := &Plan{Project: abs, Config: cfg, Image: img, Rootfs: rootfs, Base: base, SourceDateEpochFrom: from}
+	p := &Plan{Project: abs, Config: cfg, Image: img, Rootfs: rootfs, Base: base, SourceDateEpochFrom: from, shim: shim}
 	if outDir != "" {
 		if absOut, err := filepath.Abs(outDir); err == nil {
 			if rel, err := filepath.Rel(abs, absOut); err == nil && !strings.HasPrefix(rel, "..") && !strings.Contains(rel, "/") {
@@ -242,6 +255,8 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 		Source:  mounted,
 		Support: support,
 		Args:    p.Config.Command,
+
+		FileTimeShim: p.shim,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)

@@ -95,6 +95,7 @@ func newRunner(cmd *cobra.Command) (*runner.Runner, error) {
 		Store:   store,
 		Backend: backend,
 		WorkDir: filepath.Join(dd, "work"),
+		LibDir:  filepath.Join(dd, "lib"),
 		Logger:  slog.New(slog.DiscardHandler),
 	}
 	// Work directories of runs that were killed (SIGKILL, a crash) are

@@ -52,7 +52,7 @@ echo "lang=$(locale | sed -n 's/^LANG=//p')"
 echo "lc_all=$(locale | sed -n 's/^LC_ALL=//p')"
 echo "capeff=$(grep CapEff /proc/self/status | cut -f2)"
 echo "nonewprivs=$(grep NoNewPrivs /proc/self/status | cut -f2)"
-echo "kcore=$(wc -c < /proc/kcore 2>/dev/null || echo unreadable)"
+echo "masked=$(wc -c < /proc/timer_list 2>&1)"
 echo "environ=$(tr '\0' '\n' < /proc/1/environ | sort | tr '\n' '|')"
 `
 
@@ -61,11 +61,14 @@ type Env struct {
 	// Rootfs is the unpacked root filesystem of the pinned default image
 	// (Debian with libfaketime, tzdata and the fr_FR.UTF-8 locale).
 	Rootfs string
+	// FileTimeShim is the compiled file-time shim (policies.BuildFileTimeShim).
+	FileTimeShim string
 }
 
 // Run runs the conformance suite against b.
 func Run(t *testing.T, b sandbox.Backend, env Env) {
 	base := policies.Normalized(policies.DefaultSourceDateEpoch)
+	base.FileTimes = env.FileTimeShim != ""
 	t.Run("normalized", func(t *testing.T) {
 		got := probe(t, b, env, base)
 		want := expected(base)
@@ -188,7 +191,7 @@ func expected(s policies.Settings) map[string]string {
 		"lc_all":         lcAll,
 		"capeff":         "0000000000000000",
 		"nonewprivs":     "1",
-		"kcore":          "0",
+		"masked":         "0",
 		"environ":        strings.Join(s.Environ(), "|") + "|",
 	}
 }
@@ -208,7 +211,7 @@ func probe(t *testing.T, b sandbox.Backend, env Env, s policies.Settings) map[st
 		t.Fatal(err)
 	}
 	spec, pers, err := policies.Render(s, policies.Host{
-		Rootfs: env.Rootfs, Source: src, Support: support,
+		Rootfs: env.Rootfs, Source: src, Support: support, FileTimeShim: env.FileTimeShim,
 		Args: []string{"/bin/sh", "-c", probeScript},
 	})
 	if err != nil {
