@@ -36,6 +36,9 @@ type CheckOptions struct {
 	Progress io.Writer
 	// Evidence bounds the evidence text per artifact (lines).
 	EvidenceLines int
+	// ProgressEvery is how often running builds report their elapsed time
+	// and current step on Progress; zero means every 30 seconds.
+	ProgressEvery time.Duration
 }
 
 // DefaultRepeats is the default of CheckOptions.Repeats.
@@ -198,7 +201,10 @@ func (c *checker) build(ctx context.Context, set []string) (*observation, error)
 // pristine copy of the source and keeps only the artifacts.
 func (c *checker) sandboxBuild(ctx context.Context, n int, set []string) (*observation, error) {
 	s := policies.Perturb(c.p.Base, set, c.opts.Seed)
-	o, err := c.r.Build(ctx, c.p, s, nil)
+	steps := &stepWriter{}
+	stop := c.track(n, set, steps)
+	o, err := c.r.Build(ctx, c.p, s, steps)
+	stop()
 	if err != nil {
 		return nil, err
 	}
@@ -226,6 +232,42 @@ func (c *checker) sandboxBuild(ctx context.Context, n int, set []string) (*obser
 		obs.hashes[a.Path], obs.files[a.Path] = a.SHA256, dst
 	}
 	return obs, nil
+}
+
+// track reports a running build's elapsed time and current step on Progress
+// every ProgressEvery until the returned function is called.
+func (c *checker) track(n int, set []string, steps *stepWriter) func() {
+	if c.opts.Progress == nil {
+		return func() {}
+	}
+	every := c.opts.ProgressEvery
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	label := "control"
+	if len(set) > 0 {
+		label = "vary " + strings.Join(set, ",")
+	}
+	start := c.r.now()
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				step := steps.Step()
+				if step == "" {
+					step = "starting"
+				}
+				fmt.Fprintf(c.opts.Progress, "reprobox: build %d (%s): %s: %s\n", n, label,
+					c.r.now().Sub(start).Round(time.Second), step)
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // get returns the first observation of a set, building it if there is none.
