@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestSIGKILLedBuildIsCleanedByNextRun kills reprobox with SIGKILL while its
+// build runs, then checks that the next run kills the orphaned container and
+// removes every mount, cgroup and directory the killed run made.
+func TestSIGKILLedBuildIsCleanedByNextRun(t *testing.T) {
+	dataDir, image := needImage(t)
+	const marker = "1234.567" // sleep's argument, to find the build's process
+	cmd := exec.Command(os.Args[0], "build", "--image", image, "--data-dir", dataDir,
+		"--out", filepath.Join(t.TempDir(), "out"), "--artifact", "x", "--", "sleep", marker)
+	cmd.Dir = fixture("reproducible")
+	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !sleeping(marker) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the build never started: %s", errb.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// What the run owns: its mounts, work directories and cgroups.
+	var owned []string
+	for _, m := range strings.Split(mounts(t), "\n") {
+		if f := strings.Fields(m); len(f) > 4 && strings.HasPrefix(f[4], dataDir+"/") {
+			owned = append(owned, f[4])
+		}
+	}
+	var work []string // the killed run's work directories, by their owner file
+	dirs, _ := filepath.Glob(filepath.Join(dataDir, "work", "*", ".owner"))
+	for _, o := range dirs {
+		if b, err := os.ReadFile(o); err == nil && strings.HasPrefix(string(b), strconv.Itoa(cmd.Process.Pid)+" ") {
+			work = append(work, filepath.Dir(o))
+		}
+	}
+	cgroups := cgroupsOf(t, sleepingPID(marker))
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if !sleeping(marker) {
+		t.Fatal("the container died with reprobox: nothing to clean up, the test proves nothing")
+	}
+	if len(owned) == 0 || len(cgroups) == 0 || len(work) == 0 {
+		t.Fatalf("the killed run had no mounts (%v), cgroups (%v) or work directories (%v): the test proves nothing", owned, cgroups, work)
+	}
+
+	// Any command that opens the runner cleans up.
+	r := reprobox(t, fixture("reproducible"), "build", "--image", image, "--data-dir", dataDir,
+		"--out", filepath.Join(t.TempDir(), "out2"), "--artifact", "x", "--", "touch", "x")
+	if r.code != 0 {
+		t.Fatalf("next build: exit %d\n%s", r.code, r.stderr)
+	}
+	for i := 0; sleeping(marker); i++ {
+		if i > 50 {
+			t.Fatal("the orphaned build is still running")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	now := mounts(t)
+	for _, m := range owned {
+		if strings.Contains(now, " "+m+" ") {
+			t.Errorf("mount left behind: %s", m)
+		}
+	}
+	for _, w := range work {
+		if _, err := os.Stat(w); err == nil {
+			t.Errorf("work directory left behind: %s", w)
+		}
+	}
+	for _, cg := range cgroups {
+		if _, err := os.Stat(cg); err == nil {
+			t.Errorf("cgroup left behind: %s", cg)
+		}
+	}
+}
+
+// cgroupsOf lists the cgroup directories of a process, one per hierarchy.
+func cgroupsOf(t *testing.T, pid int) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 || !strings.Contains(parts[2], "reprobox") {
+			continue
+		}
+		ctrl := strings.TrimPrefix(parts[1], "name=")
+		if ctrl == "" {
+			ctrl = "unified"
+		}
+		if i := strings.IndexByte(ctrl, ','); i >= 0 {
+			ctrl = ctrl[:i]
+		}
+		dirs = append(dirs, filepath.Join("/sys/fs/cgroup", ctrl, parts[2]))
+	}
+	return dirs
+}
+
+// sleeping reports whether a process runs "sleep marker".
+func sleeping(marker string) bool { return sleepingPID(marker) != 0 }
+
+// sleepingPID is the pid of the process running "sleep marker", or 0.
+func sleepingPID(marker string) int {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && string(b) == "sleep\x00"+marker+"\x00" {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	return 0
+}
+
+func mounts(t *testing.T) string {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
