@@ -80,7 +80,7 @@ func (c *Config) Validate() error {
 	}
 	for _, a := range c.Artifacts {
 		if filepath.IsAbs(a) || slices.Contains(strings.Split(filepath.ToSlash(a), "/"), "..") {
-			return fmt.Errorf("%w: artifact %q must be relative to the build directory, without ..", ErrConfig, a)
+			return fmt.Errorf("%w: artifact %q must be relative to the build directory, without \"..\" components", ErrConfig, a)
 		}
 		if _, err := filepath.Match(a, ""); err != nil {
 			return fmt.Errorf("%w: artifact glob %q: %v", ErrConfig, a, err)

@@ -96,7 +96,7 @@ func newRunner(cmd *cobra.Command) (*runner.Runner, error) {
 		Backend: backend,
 		WorkDir: filepath.Join(dd, "work"),
 		LibDir:  filepath.Join(dd, "lib"),
-		Logger:  slog.New(slog.DiscardHandler),
+		Logger:  slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	// Work directories of runs that were killed (SIGKILL, a crash) are
 	// unmounted and removed before anything else runs.
