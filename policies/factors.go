@@ -125,7 +125,7 @@ var Factors = []Factor{
 	},
 	{
 		Name:    "kernel",
-		How:     "the kernel release uname(2) reports; perturbed, the UNAME26 personality reports a 2.6 release",
+		How:     "the kernel release uname(2) and /proc/sys/kernel/osrelease report; perturbed, the UNAME26 personality and a bind mount report a 2.6 release",
 		Perturb: func(s *Settings, _ uint64) { s.Uname26 = true },
 		Value: func(s Settings) string {
 			if s.Uname26 {

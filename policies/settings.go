@@ -89,8 +89,9 @@ type Settings struct {
 	// CPUs is the number of CPUs the build may use, as a cpuset: nproc and
 	// std::thread::available_parallelism both see it.
 	CPUs int `json:"cpus"`
-	// Uname26 makes uname(2) report a 2.6 kernel release (the UNAME26
-	// personality). False leaves the host's release.
+	// Uname26 makes uname(2) and /proc/sys/kernel/osrelease report a 2.6
+	// kernel release (the UNAME26 personality; the backend makes the file
+	// agree). False leaves the host's release.
 	Uname26 bool `json:"uname26"`
 	// ASLR is address space layout randomization. False sets the
 	// ADDR_NO_RANDOMIZE personality for the build.

@@ -75,6 +75,7 @@ func MaybeInit() {
 	if len(os.Args) > 1 && os.Args[1] == "init" {
 		lc.Init()
 	}
+	maybeHook()
 }
 
 // Config configures a Backend.

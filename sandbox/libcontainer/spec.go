@@ -314,6 +314,16 @@ func convert(job *sandbox.Job, id, rootfs, cgroupPath string) (*configs.Config, 
 	// flags ride along. Setting it always means a run never inherits the
 	// personality of the process that started it.
 	config.Personality = &configs.LinuxPersonality{Domain: domain | int(flags)}
+	if flags&personalityUname26 != 0 {
+		hook, err := osreleaseHook(rootfs)
+		if err != nil {
+			return nil, nil, err
+		}
+		if config.Hooks == nil {
+			config.Hooks = configs.Hooks{}
+		}
+		config.Hooks[configs.CreateContainer] = append(config.Hooks[configs.CreateContainer], hook)
+	}
 
 	p := spec.Process
 	proc := &lc.Process{

@@ -43,6 +43,7 @@ echo "file_mtime=$(touch /tmp/mt && stat -c %Y /tmp/mt)"
 echo "nproc=$(nproc)"
 echo "uname_r=$(uname -r)"
 echo "osrelease=$(cat /proc/sys/kernel/osrelease)"
+echo "uname_agrees=$([ "$(uname -r)" = "$(cat /proc/sys/kernel/osrelease)" ] && echo yes || echo no)"
 echo "personality=$(cat /proc/self/personality)"
 echo "stack=$(grep -m1 '\[stack\]' /proc/self/maps | cut -d' ' -f1)"
 echo "netdevs=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | sort | tr '\n' ',')"
@@ -130,7 +131,7 @@ var perturbedKeys = map[string][]string{
 	"user":       {"uid", "gid", "user"},
 	"home":       {"environ"},
 	"num_cpus":   {"nproc"},
-	"kernel":     {"uname_r"},
+	"kernel":     {"uname_r", "osrelease"},
 	"aslr":       {"personality"},
 	"env":        {"environ"},
 	"exec_path":  {"environ"},
@@ -183,6 +184,7 @@ func expected(s policies.Settings) map[string]string {
 		"clock":          strconv.FormatInt(s.Clock, 10),
 		"file_mtime":     strconv.FormatInt(s.Clock, 10),
 		"nproc":          strconv.Itoa(s.CPUs),
+		"uname_agrees":   "yes",
 		"personality":    pers,
 		"netdevs":        "lo,",
 		"routes":         "0",
