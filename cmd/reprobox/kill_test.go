@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -113,6 +114,74 @@ func cgroupsOf(t *testing.T, pid int) []string {
 		dirs = append(dirs, filepath.Join("/sys/fs/cgroup", ctrl, parts[2]))
 	}
 	return dirs
+}
+
+// TestInterruptCleansUp sends SIGINT (Ctrl-C) to a running build: reprobox
+// must stop the container, remove what the run made and exit 130.
+func TestInterruptCleansUp(t *testing.T) {
+	dataDir, image := needImage(t)
+	const marker = "2345.678"
+	cmd := exec.Command(os.Args[0], "build", "--image", image, "--data-dir", dataDir,
+		"--out", filepath.Join(t.TempDir(), "out"), "--artifact", "x", "--", "sleep", marker)
+	cmd.Dir = fixture("reproducible")
+	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !sleeping(marker) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the build never started: %s", errb.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cgroups := cgroupsOf(t, sleepingPID(marker))
+	if len(cgroups) == 0 {
+		t.Fatal("the build has no reprobox cgroup: the test proves nothing")
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Errorf("exit %v, want status 130\n%s", err, errb.String())
+	}
+	if !strings.Contains(errb.String(), "interrupted") {
+		t.Errorf("stderr does not say it was interrupted:\n%s", errb.String())
+	}
+	if sleeping(marker) {
+		t.Error("the build is still running")
+	}
+	for _, cg := range cgroups {
+		if _, err := os.Stat(cg); err == nil {
+			t.Errorf("cgroup left behind: %s", cg)
+		}
+	}
+	for _, m := range strings.Split(mounts(t), "\n") {
+		if f := strings.Fields(m); len(f) > 4 && strings.HasPrefix(f[4], dataDir+"/") && ownedBy(f[4], cmd.Process.Pid) {
+			t.Errorf("mount left behind: %s", f[4])
+		}
+	}
+	dirs, _ := filepath.Glob(filepath.Join(dataDir, "work", "*", ".owner"))
+	for _, o := range dirs {
+		if b, err := os.ReadFile(o); err == nil && strings.HasPrefix(string(b), strconv.Itoa(cmd.Process.Pid)+" ") {
+			t.Errorf("work directory left behind: %s", filepath.Dir(o))
+		}
+	}
+}
+
+// ownedBy reports whether a path lies in a work directory owned by pid.
+func ownedBy(path string, pid int) bool {
+	for dir := path; dir != "/" && dir != "."; dir = filepath.Dir(dir) {
+		if b, err := os.ReadFile(filepath.Join(dir, ".owner")); err == nil {
+			return strings.HasPrefix(string(b), strconv.Itoa(pid)+" ")
+		}
+	}
+	return false
 }
 
 // sleeping reports whether a process runs "sleep marker".

@@ -29,9 +29,10 @@ func main() {
 // Exit statuses, shared by every command (see the README).
 const (
 	exitOK             = 0
-	exitUnreproducible = 1 // a check found differing output, or a build failed
-	exitUsage          = 2 // bad flags, config or input
-	exitTool           = 3 // reprobox or the sandbox failed
+	exitUnreproducible = 1   // a check found differing output, or a build failed
+	exitUsage          = 2   // bad flags, config or input
+	exitTool           = 3   // reprobox or the sandbox failed
+	exitInterrupted    = 130 // Ctrl-C or SIGTERM, as shells report SIGINT
 )
 
 // errUsage marks errors caused by the user's flags, config or input.
@@ -56,6 +57,10 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ee):
 		return ee.code
+	}
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(os.Stderr, "reprobox: interrupted; the build was stopped and its containers, mounts and work directories removed")
+		return exitInterrupted
 	}
 	fmt.Fprintln(os.Stderr, "reprobox:", err)
 	switch {
