@@ -1,0 +1,143 @@
+package policies
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestParseVary(t *testing.T) {
+	all := Names()
+	for _, tc := range []struct {
+		in      string
+		want    []string
+		wantErr bool
+	}{
+		{in: "all", want: all},
+		{in: "all,-aslr", want: slices.DeleteFunc(slices.Clone(all), func(s string) bool { return s == "aslr" })},
+		{in: "umask,time", want: []string{"time", "umask"}},
+		{in: " time , umask ", want: []string{"time", "umask"}},
+		{in: "time,bogus", wantErr: true},
+		{in: "-time", wantErr: true},
+		{in: "", wantErr: true},
+		{in: "all,-all", wantErr: true},
+	} {
+		got, err := ParseVary(tc.in)
+		if (err != nil) != tc.wantErr || !slices.Equal(got, tc.want) {
+			t.Errorf("ParseVary(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+	if _, err := ParseVary("nope"); !errors.Is(err, ErrUnknownFactor) {
+		t.Errorf("unknown factor error %v does not wrap ErrUnknownFactor", err)
+	}
+}
+
+func TestFactorsAreFifteenAndDistinct(t *testing.T) {
+	if len(Factors) != 15 {
+		t.Fatalf("%d factors, want 15", len(Factors))
+	}
+	base := Normalized(DefaultSourceDateEpoch)
+	for _, f := range Factors {
+		v := Perturb(base, []string{f.Name}, 42)
+		if f.Value(v) == f.Value(base) {
+			t.Errorf("%s: perturbed value %q equals the normalized one", f.Name, f.Value(v))
+		}
+		if v.SourceDateEpoch != base.SourceDateEpoch {
+			t.Errorf("%s changes SOURCE_DATE_EPOCH", f.Name)
+		}
+		// Only this factor's value moves.
+		for _, g := range Factors {
+			if g.Name != f.Name && g.Value(v) != g.Value(base) {
+				t.Errorf("perturbing %s also changes %s: %q", f.Name, g.Name, g.Value(v))
+			}
+		}
+	}
+}
+
+func TestPerturbIsDeterministicInSeed(t *testing.T) {
+	base := Normalized(DefaultSourceDateEpoch)
+	a, b, c := Perturb(base, Names(), 7), Perturb(base, Names(), 7), Perturb(base, Names(), 8)
+	if a.BuildPath != b.BuildPath || a.Hostname != b.Hostname || !slices.Equal(a.Env, b.Env) {
+		t.Error("the same seed gave different values")
+	}
+	if a.BuildPath == c.BuildPath && a.Hostname == c.Hostname {
+		t.Error("another seed gave the same values")
+	}
+	if len(base.Env) != 0 {
+		t.Error("Perturb modified its input")
+	}
+}
+
+func TestTimeShift(t *testing.T) {
+	v := Perturb(Normalized(1700000000), []string{"time"}, 1)
+	if v.Clock-1700000000 != 398*86400+6*3600+23*60 {
+		t.Errorf("clock shifted by %d s", v.Clock-1700000000)
+	}
+}
+
+func TestEnvironExact(t *testing.T) {
+	s := Normalized(1700000000)
+	got := strings.Join(s.Environ(), "\n")
+	for _, want := range []string{"PATH=" + DefaultPath, "HOME=/home/builder", "CARGO_HOME=/home/builder/.cargo",
+		"USER=builder", "LOGNAME=builder", "LANG=C.UTF-8", "TZ=UTC", "SOURCE_DATE_EPOCH=1700000000",
+		"FAKETIME=1700000000", "LD_PRELOAD=" + FakeTimeLib} {
+		if !strings.Contains(got, want) {
+			t.Errorf("environment lacks %s:\n%s", want, got)
+		}
+	}
+	for _, absent := range []string{"LC_ALL=", "LANGUAGE=", "NO_FAKE_STAT"} {
+		if strings.Contains(got, absent) {
+			t.Errorf("environment has %s", absent)
+		}
+	}
+	s.FileTimes = true
+	if env := strings.Join(s.Environ(), "\n"); !strings.Contains(env, "LD_PRELOAD="+FileTimeShim+" "+FakeTimeLib) || !strings.Contains(env, "NO_FAKE_STAT=1") {
+		t.Errorf("file-time shim not preloaded first:\n%s", env)
+	}
+	if !slices.IsSorted(s.Environ()) {
+		t.Error("environment not sorted")
+	}
+}
+
+func TestRender(t *testing.T) {
+	rootfs, src, support := t.TempDir(), t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(rootfs, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(rootfs, "etc/passwd"), []byte("root:x:0:0:root:/root:/bin/sh\nbuilder:x:5:5::/nope:/bin/false\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := Normalized(1700000000)
+	s.Clock = 0 // no libfaketime in this fake rootfs
+	spec, pers, err := Render(s, Host{Rootfs: rootfs, Source: src, Support: support, Args: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pers != PersonalityAddrNoRandomize {
+		t.Errorf("personality %#x", pers)
+	}
+	if spec.Hostname != DefaultHostname || spec.Domainname != DefaultDomainname || *spec.Process.User.Umask != 0o022 ||
+		spec.Process.User.UID != 1000 || spec.Process.Cwd != DefaultBuildPath || !spec.Root.Readonly {
+		t.Errorf("spec: %+v", spec.Process)
+	}
+	if spec.Linux.Resources.CPU.Cpus != "0-1" {
+		t.Errorf("cpuset %q", spec.Linux.Resources.CPU.Cpus)
+	}
+	passwd, err := os.ReadFile(filepath.Join(support, "passwd"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(passwd), "builder:x:1000:1000:reprobox build user:/home/builder:/bin/sh") || strings.Contains(string(passwd), "/nope") {
+		t.Errorf("passwd:\n%s", passwd)
+	}
+	// The normalized clock needs libfaketime in the image.
+	if _, _, err := Render(Normalized(1), Host{Rootfs: rootfs, Source: src, Support: t.TempDir(), Args: []string{"true"}}); err == nil || !strings.Contains(err.Error(), "libfaketime") {
+		t.Errorf("no libfaketime: err %v", err)
+	}
+	if _, _, err := Render(s, Host{Rootfs: rootfs, Source: src, Support: t.TempDir()}); err == nil {
+		t.Error("empty command accepted")
+	}
+}
