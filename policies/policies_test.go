@@ -141,3 +141,23 @@ func TestRender(t *testing.T) {
 		t.Error("empty command accepted")
 	}
 }
+
+func FuzzParseVary(f *testing.F) {
+	for _, s := range []string{"all", "all,-aslr", "time,umask", "-time", "", ",,", "all,-all,time"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseVary(s)
+		if err != nil {
+			return
+		}
+		if len(got) == 0 {
+			t.Fatalf("ParseVary(%q) selected nothing without an error", s)
+		}
+		for _, n := range got {
+			if _, ok := Lookup(n); !ok {
+				t.Fatalf("ParseVary(%q) returned unknown %q", s, n)
+			}
+		}
+	})
+}
