@@ -164,6 +164,9 @@ type Outcome struct {
 	Log      string
 	Started  time.Time
 	Duration time.Duration
+	// TimedOut is the build's timeout when the build was killed for
+	// running longer.
+	TimedOut time.Duration
 
 	unmount func() error
 }
@@ -183,6 +186,8 @@ func (o *Outcome) OK() bool { return o.Result.Success() && len(o.Missing) == 0 }
 // Failure describes why a build is not OK.
 func (o *Outcome) Failure() string {
 	switch {
+	case o.TimedOut > 0:
+		return fmt.Sprintf("the build ran longer than its timeout of %s and was killed", o.TimedOut)
 	case !o.Result.Success() && o.Result.Signal != 0:
 		return fmt.Sprintf("the build was killed by signal %d", o.Result.Signal)
 	case !o.Result.Success():
@@ -281,10 +286,19 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 	r.logger().Info("build", "id", id, "build_path", s.BuildPath)
 	started := r.now()
 	res, err := r.Backend.Run(runCtx, &sandbox.Job{ID: "rbx-" + id, Spec: spec, Personality: personality, Stdout: w, Stderr: w})
+	timedOut := err != nil && ctx.Err() == nil && errors.Is(runCtx.Err(), context.DeadlineExceeded)
+	if timedOut {
+		// The build's own time limit: a failed build, not a failed sandbox.
+		fmt.Fprintf(w, "\nreprobox: killed after the build's timeout of %s\n", timeout)
+		res, err = &sandbox.Result{ExitCode: 128 + 9, Signal: 9, Duration: r.now().Sub(started)}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("runner: build in sandbox: %w", err)
 	}
 	o := &Outcome{Settings: s, Result: res, Dir: dir, Log: logPath, Started: started, Duration: r.now().Sub(started), unmount: unmount}
+	if timedOut {
+		o.TimedOut = timeout
+	}
 	if res.Success() {
 		if err := o.collect(src, p.Config.Artifacts); err != nil {
 			return nil, err

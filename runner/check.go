@@ -537,6 +537,7 @@ func (c *checker) evidence(ctx context.Context, path string, control, variant *o
 			out = append(out, f)
 		}
 	}
+	slices.Sort(out) // the report's lists are sorted
 	return out, text, nil
 }
 

@@ -88,6 +88,19 @@ func TestBuildFailureKeepsLogNoSums(t *testing.T) {
 	}
 }
 
+func TestBuildTimeoutIsABuildFailure(t *testing.T) {
+	dataDir, image := needImage(t)
+	out := filepath.Join(t.TempDir(), "out")
+	r := reprobox(t, fixture("reproducible"), "build", "--image", image, "--data-dir", dataDir, "--out", out,
+		"--timeout", "2s", "--", "sh", "-c", "echo started; sleep 60")
+	if r.code != 1 || !strings.Contains(r.stderr, "longer than its timeout of 2s") || !strings.Contains(r.stderr, "| started") {
+		t.Fatalf("exit %d, want 1 naming the timeout with the log's tail:\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "SHA256SUMS")); err == nil {
+		t.Error("a timed-out build left SHA256SUMS")
+	}
+}
+
 func TestBuildMissingArtifactNamed(t *testing.T) {
 	dataDir, image := needImage(t)
 	out := filepath.Join(t.TempDir(), "out")
