@@ -51,9 +51,3 @@ func TestPruneRemovesDeadOwnersOnly(t *testing.T) {
 		t.Errorf("a mount under %s is left", dead)
 	}
 }
-
-func TestUnescapeMount(t *testing.T) {
-	if got := unescapeMount(`/a\040b/c`); got != "/a b/c" {
-		t.Errorf("got %q", got)
-	}
-}

@@ -1,7 +1,6 @@
 package libcontainer
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
+	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/cgroups/manager"
 	lc "github.com/opencontainers/runc/libcontainer"
@@ -206,48 +207,19 @@ func removeRunDir(dir string) error {
 }
 
 // mountsUnder returns the mount points at or beneath dir in the calling
-// thread's mount namespace. (Not /proc/self: that is the main thread's, which
-// libcontainer may have left in a container's namespace; see init.)
+// thread's mount namespace (moby's mountinfo reads /proc/thread-self, not the
+// main thread's, which libcontainer may have left in a container's namespace;
+// see init).
 func mountsUnder(dir string) ([]string, error) {
-	f, err := os.Open("/proc/thread-self/mountinfo")
+	infos, err := mountinfo.GetMounts(mountinfo.PrefixFilter(dir))
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	var out []string
-	s := bufio.NewScanner(f)
-	s.Buffer(nil, 1<<20)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
+	out := make([]string, len(infos))
+	for i, m := range infos {
+		out[i] = m.Mountpoint
 	}
-	return out, s.Err()
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for space and so on) of
-// /proc/self/mountinfo.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return out, nil
 }
 
 // checkReachable says clearly what libcontainer would report as "permission
