@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/moby/sys/mountinfo"
-	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/cgroups/manager"
 	lc "github.com/opencontainers/runc/libcontainer"
