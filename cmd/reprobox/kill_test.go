@@ -19,23 +19,7 @@ import (
 func TestSIGKILLedBuildIsCleanedByNextRun(t *testing.T) {
 	dataDir, image := needImage(t)
 	const marker = "1234.567" // sleep's argument, to find the build's process
-	cmd := exec.Command(os.Args[0], "build", "--image", image, "--data-dir", dataDir,
-		"--out", filepath.Join(t.TempDir(), "out"), "--artifact", "x", "--", "sleep", marker)
-	cmd.Dir = fixture("reproducible")
-	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !sleeping(marker) {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("the build never started: %s", errb.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	cmd, _ := startSleepingBuild(t, dataDir, image, marker)
 	// What the run owns: its mounts, work directories and cgroups.
 	var owned []string
 	for _, m := range strings.Split(mounts(t), "\n") {
@@ -121,23 +105,7 @@ func cgroupsOf(t *testing.T, pid int) []string {
 func TestInterruptCleansUp(t *testing.T) {
 	dataDir, image := needImage(t)
 	const marker = "2345.678"
-	cmd := exec.Command(os.Args[0], "build", "--image", image, "--data-dir", dataDir,
-		"--out", filepath.Join(t.TempDir(), "out"), "--artifact", "x", "--", "sleep", marker)
-	cmd.Dir = fixture("reproducible")
-	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for !sleeping(marker) {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("the build never started: %s", errb.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	cmd, errb := startSleepingBuild(t, dataDir, image, marker)
 	cgroups := cgroupsOf(t, sleepingPID(marker))
 	if len(cgroups) == 0 {
 		t.Fatal("the build has no reprobox cgroup: the test proves nothing")
@@ -172,6 +140,30 @@ func TestInterruptCleansUp(t *testing.T) {
 			t.Errorf("work directory left behind: %s", filepath.Dir(o))
 		}
 	}
+}
+
+// startSleepingBuild starts `reprobox build -- sleep marker` and returns once
+// the sleep runs in its container.
+func startSleepingBuild(t *testing.T, dataDir, image, marker string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "build", "--image", image, "--data-dir", dataDir,
+		"--out", filepath.Join(t.TempDir(), "out"), "--artifact", "x", "--", "sleep", marker)
+	cmd.Dir = fixture("reproducible")
+	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
+	errb := &bytes.Buffer{}
+	cmd.Stderr = errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !sleeping(marker) {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the build never started: %s", errb.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return cmd, errb
 }
 
 // ownedBy reports whether a path lies in a work directory owned by pid.
