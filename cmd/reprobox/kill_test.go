@@ -21,17 +21,27 @@ func TestSIGKILLedBuildIsCleanedByNextRun(t *testing.T) {
 	const marker = "1234.567" // sleep's argument, to find the build's process
 	cmd, _ := startSleepingBuild(t, dataDir, image, marker)
 	// What the run owns: its mounts, work directories and cgroups.
-	var owned []string
-	for _, m := range strings.Split(mounts(t), "\n") {
-		if f := strings.Fields(m); len(f) > 4 && strings.HasPrefix(f[4], dataDir+"/") {
-			owned = append(owned, f[4])
-		}
-	}
 	var work []string // the killed run's work directories, by their owner file
 	dirs, _ := filepath.Glob(filepath.Join(dataDir, "work", "*", ".owner"))
 	for _, o := range dirs {
 		if b, err := os.ReadFile(o); err == nil && strings.HasPrefix(string(b), strconv.Itoa(cmd.Process.Pid)+" ") {
 			work = append(work, filepath.Dir(o))
+		}
+	}
+	// Its mounts: below its work directories, and its container's overlay
+	// (the backend's run "rbx-ID" for work directory ID). Other runs may be
+	// going on at the same time.
+	var owned []string
+	for _, m := range strings.Split(mounts(t), "\n") {
+		f := strings.Fields(m)
+		if len(f) < 5 {
+			continue
+		}
+		for _, w := range work {
+			run := filepath.Join(dataDir, "run", "runs", "rbx-"+filepath.Base(w))
+			if strings.HasPrefix(f[4], w+"/") || strings.HasPrefix(f[4], run+"/") {
+				owned = append(owned, f[4])
+			}
 		}
 	}
 	cgroups := cgroupsOf(t, sleepingPID(marker))
