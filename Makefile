@@ -17,6 +17,9 @@ demo: setup
 test: setup
 	go vet ./...
 	REPROBOX_IMAGE=$(IMAGE) REPROBOX_DATA_DIR=$(DATA_DIR) go test -race -timeout 40m ./...
+	# Two image builds compared: without -race, which slows packing the layer
+	# many times over (the test is built only without it).
+	go test -count=1 -timeout 40m -run TestBuildReproducible -v ./images/
 
 setup: deps bin image
 

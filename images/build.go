@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -107,9 +108,11 @@ func Build(ctx context.Context, s *Store, opts BuildOptions) (Image, error) {
 	if os.Geteuid() != 0 {
 		return Image{}, errors.New("images: build: mmdebstrap --mode=root needs root")
 	}
-	progress := o.Progress
-	if progress == nil {
-		progress = io.Discard
+	var progress io.Writer = io.Discard
+	if o.Progress != nil {
+		// mmdebstrap's output is copied by another goroutine than the one
+		// that reports the layer's progress.
+		progress = &lockedWriter{w: o.Progress}
 	}
 	pkgs := slices.Concat(BasePackages, o.Packages)
 	slices.Sort(pkgs)
@@ -446,6 +449,18 @@ func installedPackages(status []byte) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// lockedWriter serializes writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 type countWriter struct {
