@@ -6,7 +6,9 @@ export PATH := /usr/local/go/bin:$(PATH)
 export CGO_ENABLED := 1
 DATA_DIR ?= /var/lib/reprobox
 IMAGE ?= reprobox/rust
-APT_PACKAGES := mmdebstrap disorderfs fuse3 gcc git tar gzip xz-utils zstd bzip2 runc chromium
+APT_PACKAGES := mmdebstrap disorderfs gcc git tar gzip xz-utils zstd bzip2
+# Only the tests need these: runc (start benchmark), chromium (the HTML report test).
+TEST_PACKAGES := runc chromium
 BIN := ./reprobox
 
 .PHONY: demo test setup deps image bin lint bench
@@ -15,6 +17,7 @@ demo: setup
 	  rc=$$?; [ $$rc -eq 1 ] && echo "(exit status 1: not reproducible, as this example is meant to be)"; [ $$rc -le 1 ]
 
 test: setup
+	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(TEST_PACKAGES)"
 	go vet ./...
 	REPROBOX_IMAGE=$(IMAGE) REPROBOX_DATA_DIR=$(DATA_DIR) go test -race -timeout 40m ./...
 	# Two image builds compared: without -race, which slows packing the layer
