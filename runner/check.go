@@ -42,7 +42,7 @@ type CheckOptions struct {
 }
 
 // DefaultRepeats is the default of CheckOptions.Repeats.
-const DefaultRepeats = 7
+const DefaultRepeats = 9
 
 // A CheckReport is the result of a check, written by --json.
 type CheckReport struct {
