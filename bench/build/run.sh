@@ -6,6 +6,13 @@
 # file-time shim, source snapshot and overlay). Runs alternate, so machine load
 # hits both alike. Both use 2 CPUs (reprobox's normalized cpu count).
 #
+# The chroot build runs in a cgroup of its own, as the container does: under
+# cgroup v1 a container's threads share one scheduling entity (its cgroup),
+# while threads in the root cgroup compete one by one, so on a loaded machine a
+# chroot in the root cgroup gets more CPU than any container and the
+# comparison would measure the scheduler, not the sandbox. HOST_CGROUP=0 runs
+# it in the caller's cgroup instead.
+#
 # usage: bench/build/run.sh [RUNS] (as root; make setup first)
 set -euo pipefail
 runs=${1:-5}
@@ -28,11 +35,18 @@ mount -t proc proc "$work/root/proc"
 mount -t tmpfs tmpfs "$work/root/tmp"
 mount --rbind /dev "$work/root/dev"
 
+cg=""
+if [ "${HOST_CGROUP:-1}" = 1 ] && [ -d /sys/fs/cgroup/cpu ]; then
+  # Beside the containers: all of them share the /reprobox parent's weight.
+  cg=/sys/fs/cgroup/cpu/reprobox/bench-host
+  mkdir -p /sys/fs/cgroup/cpu/reprobox "$cg"
+  trap 'umount -R -l "$work/root" 2>/dev/null || true; rm -rf "$work"; rmdir "$cg" 2>/dev/null || true' EXIT
+fi
 host_build() {
   rm -rf "$work/root/build" && mkdir -p "$work/root/build" && cp -a "$work/crate" "$work/root/build/src"
   local t0 t1
   t0=$(date +%s.%N)
-  taskset -c 0-1 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp CARGO_HOME=/tmp/.cargo LANG=C.UTF-8 chroot "$work/root" sh -c 'cd /build/src && cargo build --release --offline -q'
+  CG="$cg" sh -c '[ -z "$CG" ] || echo $$ > "$CG/cgroup.procs"; exec "$@"' sh taskset -c 0-1 env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/tmp CARGO_HOME=/tmp/.cargo LANG=C.UTF-8 chroot "$work/root" sh -c 'cd /build/src && cargo build --release --offline -q'
   t1=$(date +%s.%N)
   echo "$t1 - $t0" | bc
 }
