@@ -535,17 +535,24 @@ func (e *engine) diffAr(ctx context.Context, path string, a, b blob, depth int) 
 	}
 	ma, mb := e.arMembers(a, la), e.arMembers(b, lb)
 	n := e.node(path, format, Changed)
+	return e.finishMembers(ctx, n, path, a, b, ma, mb, depth, "member order differs"), nil
+}
+
+// finishMembers compares the paired members of two archives under n and sums
+// them up; when no member or header field differs, the archives' bytes are
+// compared instead. orderOnly is the summary when only the order differs.
+func (e *engine) finishMembers(ctx context.Context, n *nodeBuilder, path string, a, b blob, ma, mb []member, depth int, orderOnly string) *Node {
 	st := e.compareMembers(ctx, n, path, ma, mb, pairMembers(ma, mb), true, depth)
 	if st.empty() && len(n.n.Details) == 0 {
 		n.n.Summary = "archive bytes differ outside member content and header fields"
 		e.byteDiff(ctx, n, a, b)
-		return n.done(), nil
+		return n.done()
 	}
 	n.n.Summary = st.summary("member")
 	if n.n.Summary == "" {
-		n.n.Summary = "member order differs"
+		n.n.Summary = orderOnly
 	}
-	return n.done(), nil
+	return n.done()
 }
 
 func (e *engine) arMembers(arch blob, list []ar.Member) []member {
@@ -619,17 +626,7 @@ func (e *engine) diffZip(ctx context.Context, path string, a, b blob, depth int)
 		n.lineEv(fmt.Sprintf("archive comment: %q → %q", za.Comment, zb.Comment))
 	}
 	ma, mb := e.zipMembers(za), e.zipMembers(zb)
-	st := e.compareMembers(ctx, n, path, ma, mb, pairMembers(ma, mb), true, depth)
-	if st.empty() && len(n.n.Details) == 0 {
-		n.n.Summary = "archive bytes differ outside member content and header fields"
-		e.byteDiff(ctx, n, a, b)
-		return n.done(), nil
-	}
-	n.n.Summary = st.summary("member")
-	if n.n.Summary == "" {
-		n.n.Summary = "archive comment or member order differs"
-	}
-	return n.done(), nil
+	return e.finishMembers(ctx, n, path, a, b, ma, mb, depth, "archive comment or member order differs"), nil
 }
 
 func (e *engine) zipMembers(z *zip.Archive) []member {
