@@ -40,7 +40,7 @@ const Suite = "bookworm"
 
 // BasePackages are installed in every built image, on top of Debian's
 // minbase variant.
-var BasePackages = []string{"rustc-web", "cargo-web", "gcc", "libc6-dev", "libfaketime", "tzdata", "locales"}
+var BasePackages = []string{"rustc-web", "cargo-web", "gcc", "libc6-dev", "tzdata", "locales"}
 
 // Locales are generated in every built image. C.UTF-8 is the default; the
 // locale factor switches to fr_FR.UTF-8.

@@ -33,7 +33,7 @@ type Factor struct {
 var Factors = []Factor{
 	{
 		Name: "time",
-		How:  "libfaketime (LD_PRELOAD, not for rustc) freezes the wall clock and the file times stat(2) reports; perturbed it is shifted by +398d6h23m. SOURCE_DATE_EPOCH is unchanged",
+		How:  "reprobox's time shim (LD_PRELOAD) freezes the wall clock and clamps the file times stat(2) reports to it; perturbed it is shifted by +398d6h23m. SOURCE_DATE_EPOCH is unchanged",
 		Perturb: func(s *Settings, _ uint64) {
 			s.Clock = s.SourceDateEpoch + TimeShift
 		},

@@ -83,19 +83,19 @@ func TestEnvironExact(t *testing.T) {
 	got := strings.Join(s.Environ(), "\n")
 	for _, want := range []string{"PATH=" + DefaultPath, "HOME=/home/builder", "CARGO_HOME=/home/builder/.cargo",
 		"USER=builder", "LOGNAME=builder", "LANG=C.UTF-8", "TZ=UTC", "SOURCE_DATE_EPOCH=1700000000",
-		"FAKETIME=1700000000", "LD_PRELOAD=" + FakeTimeLib} {
+		"REPROBOX_CLOCK=1700000000", "LD_PRELOAD=" + TimeShim} {
 		if !strings.Contains(got, want) {
 			t.Errorf("environment lacks %s:\n%s", want, got)
 		}
 	}
-	for _, absent := range []string{"LC_ALL=", "LANGUAGE=", "NO_FAKE_STAT"} {
+	for _, absent := range []string{"LC_ALL=", "LANGUAGE=", "FAKETIME", "RUSTC_WRAPPER"} {
 		if strings.Contains(got, absent) {
 			t.Errorf("environment has %s", absent)
 		}
 	}
-	s.FileTimes = true
-	if env := strings.Join(s.Environ(), "\n"); !strings.Contains(env, "LD_PRELOAD="+FileTimeShim+" "+FakeTimeLib) || !strings.Contains(env, "NO_FAKE_STAT=1") {
-		t.Errorf("file-time shim not preloaded first:\n%s", env)
+	s.Clock = 0
+	if env := strings.Join(s.Environ(), "\n"); strings.Contains(env, "LD_PRELOAD") || strings.Contains(env, "REPROBOX_CLOCK") {
+		t.Errorf("real clock, but the shim is preloaded:\n%s", env)
 	}
 	if !slices.IsSorted(s.Environ()) {
 		t.Error("environment not sorted")
@@ -111,7 +111,7 @@ func TestRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := Normalized(1700000000)
-	s.Clock = 0 // no libfaketime in this fake rootfs
+	s.Clock = 0 // no time shim given
 	spec, pers, err := Render(s, Host{Rootfs: rootfs, Source: src, Support: support, Args: []string{"true"}})
 	if err != nil {
 		t.Fatal(err)
@@ -133,9 +133,21 @@ func TestRender(t *testing.T) {
 	if !strings.Contains(string(passwd), "builder:x:1000:1000:reprobox build user:/home/builder:/bin/sh") || strings.Contains(string(passwd), "/nope") {
 		t.Errorf("passwd:\n%s", passwd)
 	}
-	// The normalized clock needs libfaketime in the image.
-	if _, _, err := Render(Normalized(1), Host{Rootfs: rootfs, Source: src, Support: t.TempDir(), Args: []string{"true"}}); err == nil || !strings.Contains(err.Error(), "libfaketime") {
-		t.Errorf("no libfaketime: err %v", err)
+	// The normalized clock needs the time shim, which Render copies into the
+	// support directory.
+	if _, _, err := Render(Normalized(1), Host{Rootfs: rootfs, Source: src, Support: t.TempDir(), Args: []string{"true"}}); err == nil || !strings.Contains(err.Error(), "time shim") {
+		t.Errorf("no time shim: err %v", err)
+	}
+	shim := filepath.Join(t.TempDir(), "time.so")
+	if err := os.WriteFile(shim, []byte("not really a shared object"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	support2 := t.TempDir()
+	if _, _, err := Render(Normalized(1), Host{Rootfs: rootfs, Source: src, Support: support2, TimeShim: shim, Args: []string{"true"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(support2, "lib", "time.so")); err != nil || string(got) != "not really a shared object" {
+		t.Errorf("time shim in the support directory: %q, %v", got, err)
 	}
 	if _, _, err := Render(s, Host{Rootfs: rootfs, Source: src, Support: t.TempDir()}); err == nil {
 		t.Error("empty command accepted")

@@ -29,9 +29,9 @@ type Host struct {
 	Support string
 	// Args is the build command.
 	Args []string
-	// FileTimeShim is the compiled file-time shim on the host, required when
-	// Settings.FileTimes is set.
-	FileTimeShim string
+	// TimeShim is the compiled time shim on the host (BuildTimeShim),
+	// required when Settings.Clock is set.
+	TimeShim string
 	// MemoryBytes and Pids limit the build; zero means the defaults.
 	MemoryBytes int64
 	Pids        int64
@@ -55,17 +55,12 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 	if err := writeSupport(s, h); err != nil {
 		return nil, 0, err
 	}
-	if s.FileTimes && s.Clock != 0 {
-		if h.FileTimeShim == "" {
-			return nil, 0, fmt.Errorf("policies: file times are normalized but no file-time shim was given")
-		}
-		if err := copyShim(h.FileTimeShim, filepath.Join(h.Support, "lib", "filetime.so")); err != nil {
-			return nil, 0, err
-		}
-	}
 	if s.Clock != 0 {
-		if _, err := os.Stat(filepath.Join(h.Rootfs, FakeTimeLib)); err != nil {
-			return nil, 0, fmt.Errorf("policies: the image has no %s, which the normalized clock needs: add the libfaketime package to the image (reprobox image build --package libfaketime): %w", FakeTimeLib, err)
+		if h.TimeShim == "" {
+			return nil, 0, fmt.Errorf("policies: the clock is normalized but no time shim was given (BuildTimeShim)")
+		}
+		if err := copyShim(h.TimeShim, filepath.Join(h.Support, "lib", filepath.Base(TimeShim))); err != nil {
+			return nil, 0, err
 		}
 	}
 	mem, pids := h.MemoryBytes, h.Pids
@@ -184,21 +179,9 @@ func writeSupport(s Settings, h Host) error {
 		"hostname":    s.Hostname + "\n",
 		"hosts":       "127.0.0.1\tlocalhost\n127.0.1.1\t" + s.Hostname + "." + s.Domainname + "\t" + s.Hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
 		"resolv.conf": "# no network in a reprobox build\n",
-		// rustc runs without libfaketime: a rustc that links jemalloc deadlocks
-		// under it, and rustc never embeds the time. Build scripts and
-		// everything else keep the preload.
-		"bin/rustc-wrapper": "#!/bin/sh\nunset LD_PRELOAD\nexec \"$@\"\n",
 	}
 	for name, content := range files {
-		p := filepath.Join(h.Support, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return fmt.Errorf("policies: support files: %w", err)
-		}
-		mode := os.FileMode(0o644)
-		if filepath.Dir(name) == "bin" {
-			mode = 0o755
-		}
-		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+		if err := os.WriteFile(filepath.Join(h.Support, name), []byte(content), 0o644); err != nil {
 			return fmt.Errorf("policies: support files: %w", err)
 		}
 	}
@@ -208,10 +191,10 @@ func writeSupport(s Settings, h Host) error {
 func copyShim(src, dst string) error {
 	data, err := os.ReadFile(src)
 	if err != nil {
-		return fmt.Errorf("policies: file-time shim: %w", err)
+		return fmt.Errorf("policies: time shim: %w", err)
 	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("policies: file-time shim: %w", err)
+		return fmt.Errorf("policies: time shim: %w", err)
 	}
 	return os.WriteFile(dst, data, 0o755)
 }

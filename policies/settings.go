@@ -33,11 +33,8 @@ const (
 	// 2023-11-14T22:13:20Z.
 	DefaultSourceDateEpoch = 1700000000
 
-	// FakeTimeLib is where Debian's libfaketime lives in the image.
-	FakeTimeLib = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
-
-	// FileTimeShim is where the file-time shim appears in the container.
-	FileTimeShim = SupportDir + "/lib/filetime.so"
+	// TimeShim is where the time shim (shim/time.c) appears in the container.
+	TimeShim = SupportDir + "/lib/time.so"
 
 	// SupportDir is where reprobox's own helper files appear inside the
 	// container (read-only).
@@ -51,17 +48,13 @@ type Settings struct {
 	// build, not environment: no factor changes it.
 	SourceDateEpoch int64 `json:"source_date_epoch"`
 	// Clock is the wall-clock time (Unix seconds) the build sees, frozen, through
-	// libfaketime: time(2), gettimeofday, clock_gettime(CLOCK_REALTIME) and the
-	// times stat(2) reports for files. Build scripts and tar see it; rustc itself
-	// runs without the preload (it never embeds the time, and a rustc linking
-	// jemalloc deadlocks under libfaketime). Zero means the real clock.
+	// reprobox's time shim (shim/time.c, preloaded into every dynamically linked
+	// process, rustc included): time, gettimeofday, timespec_get and
+	// clock_gettime of the wall clocks return it, and every stat-family call
+	// reports file times as min(real time, Clock), so files the build writes
+	// appear written at Clock and tar and cargo see the same times in two
+	// builds. Monotonic and CPU clocks keep running. Zero means the real clock.
 	Clock int64 `json:"clock"`
-	// FileTimes, with Clock set, preloads reprobox's file-time shim
-	// (filetime.c) so that every stat-family call, statx and fstatat included,
-	// reports file times as min(real time, Clock): files the build writes
-	// appear written at Clock, so tar and cargo see the same times in two
-	// builds. libfaketime then fakes only the clock (NO_FAKE_STAT=1).
-	FileTimes bool `json:"file_times"`
 	// BuildPath is the directory the source is copied into and the build runs in.
 	BuildPath string `json:"build_path"`
 	// Locale is LANG; when LocaleAll is set, LC_ALL and LANGUAGE are set too,
@@ -140,23 +133,7 @@ func (s Settings) Environ() []string {
 		env = append(env, "LC_ALL="+s.Locale, "LANGUAGE="+strings.SplitN(s.Locale, ".", 2)[0])
 	}
 	if s.Clock != 0 {
-		preload := FakeTimeLib
-		if s.FileTimes {
-			preload = FileTimeShim + " " + FakeTimeLib
-			env = append(env, "NO_FAKE_STAT=1")
-		}
-		env = append(env,
-			"LD_PRELOAD="+preload,
-			// Frozen at Clock: an absolute date without '@' does not advance.
-			// Epoch seconds, because libfaketime reads a calendar date in the
-			// process's own time zone.
-			"FAKETIME="+strconv.FormatInt(s.Clock, 10),
-			"FAKETIME_FMT=%s",
-			// Monotonic clocks keep running: a frozen one hangs anything that
-			// waits for time to pass.
-			"FAKETIME_DONT_FAKE_MONOTONIC=1",
-			"RUSTC_WRAPPER="+SupportDir+"/bin/rustc-wrapper",
-		)
+		env = append(env, "LD_PRELOAD="+TimeShim, "REPROBOX_CLOCK="+strconv.FormatInt(s.Clock, 10))
 	}
 	env = append(env, s.Env...)
 	slices.Sort(env)

@@ -10,23 +10,23 @@ import (
 	"path/filepath"
 )
 
-// fileTimeSource is the C source of the file-time shim.
+// timeShimSource is the C source of the time shim.
 //
-//go:embed shim/filetime.c
-var fileTimeSource []byte
+//go:embed shim/time.c
+var timeShimSource []byte
 
-// BuildFileTimeShim compiles the file-time shim with the host's C compiler
-// into dir, once per source version, and returns its path. Without a compiler
-// it returns an error; builds then run with libfaketime's clock only.
-func BuildFileTimeShim(dir string) (string, error) {
-	sum := sha256.Sum256(fileTimeSource)
-	out := filepath.Join(dir, "filetime-"+hex.EncodeToString(sum[:8])+".so")
+// BuildTimeShim compiles the time shim with the host's C compiler into dir,
+// once per source version, and returns its path. The shim is what freezes a
+// build's clock; without a C compiler it returns an error that says so.
+func BuildTimeShim(dir string) (string, error) {
+	sum := sha256.Sum256(timeShimSource)
+	out := filepath.Join(dir, "time-"+hex.EncodeToString(sum[:8])+".so")
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
 	cc, err := exec.LookPath("cc")
 	if err != nil {
-		return "", fmt.Errorf("policies: the file-time shim needs a C compiler (apt-get install gcc): %w", err)
+		return "", fmt.Errorf("policies: reprobox compiles its time shim, which freezes the build clock, with the host's C compiler once: install one (apt-get install gcc): %w", err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("policies: %w", err)
@@ -36,14 +36,14 @@ func BuildFileTimeShim(dir string) (string, error) {
 		return "", fmt.Errorf("policies: %w", err)
 	}
 	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "filetime.c")
-	if err := os.WriteFile(src, fileTimeSource, 0o644); err != nil {
+	src := filepath.Join(tmp, "time.c")
+	if err := os.WriteFile(src, timeShimSource, 0o644); err != nil {
 		return "", fmt.Errorf("policies: %w", err)
 	}
-	so := filepath.Join(tmp, "filetime.so")
+	so := filepath.Join(tmp, "time.so")
 	cmd := exec.Command(cc, "-shared", "-fPIC", "-O2", "-Wall", "-o", so, src, "-ldl")
 	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("policies: compile the file-time shim: %v: %s", err, msg)
+		return "", fmt.Errorf("policies: compile the time shim: %v: %s", err, msg)
 	}
 	if err := os.Rename(so, out); err != nil {
 		return "", fmt.Errorf("policies: %w", err)

@@ -30,7 +30,7 @@ type Runner struct {
 	Backend sandbox.Backend
 	// WorkDir holds each build's private source copy while it runs.
 	WorkDir string
-	// LibDir caches what reprobox compiles for builds (the file-time shim).
+	// LibDir caches what reprobox compiles for builds (the time shim).
 	LibDir string
 	// Logger receives progress; nil discards it.
 	Logger *slog.Logger
@@ -111,14 +111,12 @@ func (r *Runner) NewPlan(ctx context.Context, project string, cfg Config, imageF
 		sde, from = t, "git"
 	}
 	base := policies.Normalized(sde)
-	shim, err := "", errors.New("no LibDir")
-	if r.LibDir != "" {
-		shim, err = policies.BuildFileTimeShim(r.LibDir)
+	if r.LibDir == "" {
+		return nil, errors.New("runner: no LibDir for the time shim")
 	}
+	shim, err := policies.BuildTimeShim(r.LibDir)
 	if err != nil {
-		r.logger().Warn("file times will not be normalized for statx and fstatat", "err", err)
-	} else {
-		base.FileTimes = true
+		return nil, fmt.Errorf("runner: %w", err)
 	}
 	if cfg.CPUs != 0 {
 		base.CPUs = cfg.CPUs
@@ -256,12 +254,11 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 		mounted = mnt
 	}
 	spec, personality, err := policies.Render(s, policies.Host{
-		Rootfs:  p.Rootfs,
-		Source:  mounted,
-		Support: support,
-		Args:    p.Config.Command,
-
-		FileTimeShim: p.shim,
+		Rootfs:   p.Rootfs,
+		Source:   mounted,
+		Support:  support,
+		Args:     p.Config.Command,
+		TimeShim: p.shim,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)

@@ -9,8 +9,8 @@
 # other global flags can follow as arguments.
 #
 # The image is reproducible: the same archive contents give the same digest.
-# It is the default image (rustc-web, cargo-web, gcc, libc6-dev, libfaketime,
-# tzdata, locales) plus:
+# It is the default image (rustc-web, cargo-web, gcc, libc6-dev, tzdata,
+# locales) plus:
 #   python3                         x.py
 #   g++ make                        rustc_llvm's C++ wrapper, cc-rs builds
 #   cmake ninja-build               bootstrap's sanity check wants cmake

@@ -27,9 +27,9 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	shim, err := policies.BuildFileTimeShim(t.TempDir())
+	shim, err := policies.BuildTimeShim(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	sandboxtest.Run(t, newBackend(t), sandboxtest.Env{Rootfs: rootfs, FileTimeShim: shim})
+	sandboxtest.Run(t, newBackend(t), sandboxtest.Env{Rootfs: rootfs, TimeShim: shim})
 }

@@ -60,16 +60,15 @@ echo "environ=$(tr '\0' '\n' < /proc/1/environ | sort | tr '\n' '|')"
 // Env is what the suite needs besides the backend.
 type Env struct {
 	// Rootfs is the unpacked root filesystem of the pinned default image
-	// (Debian with libfaketime, tzdata and the fr_FR.UTF-8 locale).
+	// (Debian with gcc, tzdata and the fr_FR.UTF-8 locale).
 	Rootfs string
-	// FileTimeShim is the compiled file-time shim (policies.BuildFileTimeShim).
-	FileTimeShim string
+	// TimeShim is the compiled time shim (policies.BuildTimeShim).
+	TimeShim string
 }
 
 // Run runs the conformance suite against b.
 func Run(t *testing.T, b sandbox.Backend, env Env) {
 	base := policies.Normalized(policies.DefaultSourceDateEpoch)
-	base.FileTimes = env.FileTimeShim != ""
 	t.Run("normalized", func(t *testing.T) {
 		got := probe(t, b, env, base)
 		want := expected(base)
@@ -213,7 +212,7 @@ func probe(t *testing.T, b sandbox.Backend, env Env, s policies.Settings) map[st
 		t.Fatal(err)
 	}
 	spec, pers, err := policies.Render(s, policies.Host{
-		Rootfs: env.Rootfs, Source: src, Support: support, FileTimeShim: env.FileTimeShim,
+		Rootfs: env.Rootfs, Source: src, Support: support, TimeShim: env.TimeShim,
 		Args: []string{"/bin/sh", "-c", probeScript},
 	})
 	if err != nil {
