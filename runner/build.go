@@ -32,8 +32,11 @@ type Runner struct {
 	WorkDir string
 	// LibDir caches what reprobox compiles for builds (the time shim).
 	LibDir string
-	// Logger receives progress; nil discards it.
+	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
+	// Progress receives notes on slow steps outside the build itself (copying
+	// the source into a snapshot); nil discards them.
+	Progress io.Writer
 	// Now is the clock for durations in records; nil means time.Now.
 	Now func() time.Time
 }
@@ -230,7 +233,7 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 	if err := os.Mkdir(support, 0o755); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
-	lower, err := p.snapshot(r.WorkDir, s.SourceDateEpoch, s.UID, s.GID)
+	lower, err := p.snapshot(r.WorkDir, s.SourceDateEpoch, s.UID, s.GID, r.Progress)
 	if err != nil {
 		return nil, err
 	}

@@ -37,7 +37,8 @@ type CheckOptions struct {
 	// Evidence bounds the evidence text per artifact (lines).
 	EvidenceLines int
 	// ProgressEvery is how often running builds report their elapsed time
-	// and current step on Progress; zero means every 30 seconds.
+	// and current step on Progress; zero means every 30 seconds, negative
+	// never.
 	ProgressEvery time.Duration
 }
 
@@ -237,7 +238,7 @@ func (c *checker) sandboxBuild(ctx context.Context, n int, set []string) (*obser
 // track reports a running build's elapsed time and current step on Progress
 // every ProgressEvery until the returned function is called.
 func (c *checker) track(n int, set []string, steps *stepWriter) func() {
-	if c.opts.Progress == nil {
+	if c.opts.Progress == nil || c.opts.ProgressEvery < 0 {
 		return func() {}
 	}
 	every := c.opts.ProgressEvery
@@ -248,26 +249,7 @@ func (c *checker) track(n int, set []string, steps *stepWriter) func() {
 	if len(set) > 0 {
 		label = "vary " + strings.Join(set, ",")
 	}
-	start := c.r.now()
-	done := make(chan struct{})
-	go func() {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				step := steps.Step()
-				if step == "" {
-					step = "starting"
-				}
-				fmt.Fprintf(c.opts.Progress, "reprobox: build %d (%s): %s: %s\n", n, label,
-					c.r.now().Sub(start).Round(time.Second), step)
-			}
-		}
-	}()
-	return func() { close(done) }
+	return watch(c.opts.Progress, every, c.r.now, fmt.Sprintf("reprobox: build %d (%s)", n, label), steps)
 }
 
 // get returns the first observation of a set, building it if there is none.

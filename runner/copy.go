@@ -15,10 +15,11 @@ import (
 // modification times clamped to sde, and everything owned by uid:gid so that the
 // build user can write it. Top-level entries named in exclude are skipped. Other
 // file types (sockets, devices, fifos) are errors: a build source has none.
-func copyTree(src, dst string, exclude []string, sde int64, uid, gid int) error {
+// It returns how many files and bytes it copied.
+func copyTree(src, dst string, exclude []string, sde int64, uid, gid int) (files, bytes int64, err error) {
 	clamp := time.Unix(sde, 0)
 	var dirs []string // directories whose mtimes are set after their contents
-	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -54,6 +55,7 @@ func copyTree(src, dst string, exclude []string, sde int64, uid, gid int) error 
 			if err := copyFile(path, target, mode.Perm()); err != nil {
 				return err
 			}
+			files, bytes = files+1, bytes+info.Size()
 		case mode&fs.ModeSymlink != 0:
 			link, err := os.Readlink(path)
 			if err != nil {
@@ -75,7 +77,7 @@ func copyTree(src, dst string, exclude []string, sde int64, uid, gid int) error 
 		return os.Chtimes(target, mtime, mtime)
 	})
 	if err != nil {
-		return fmt.Errorf("runner: copy the source: %w", err)
+		return 0, 0, fmt.Errorf("runner: copy the source: %w", err)
 	}
 	// Directory mtimes changed as their entries were created: set them again,
 	// deepest first.
@@ -83,17 +85,17 @@ func copyTree(src, dst string, exclude []string, sde int64, uid, gid int) error 
 		rel, _ := filepath.Rel(dst, dirs[i])
 		info, err := os.Lstat(filepath.Join(src, rel))
 		if err != nil {
-			return fmt.Errorf("runner: copy the source: %w", err)
+			return 0, 0, fmt.Errorf("runner: copy the source: %w", err)
 		}
 		mtime := info.ModTime()
 		if mtime.After(clamp) {
 			mtime = clamp
 		}
 		if err := os.Chtimes(dirs[i], mtime, mtime); err != nil {
-			return fmt.Errorf("runner: copy the source: %w", err)
+			return 0, 0, fmt.Errorf("runner: copy the source: %w", err)
 		}
 	}
-	return nil
+	return files, bytes, nil
 }
 
 func copyFile(src, dst string, perm fs.FileMode) (err error) {

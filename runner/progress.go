@@ -2,10 +2,53 @@ package runner
 
 import (
 	"bytes"
+	"fmt"
+	"io"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
+
+// Watch reports a running build's elapsed time and current step on w every
+// `every` (30 s when zero), each line starting with prefix:
+//
+//	reprobox: build: 9m0s: Dist rust-std-1.85.0-x86_64-unknown-linux-gnu
+//
+// The build's output must also be written to the returned writer, which is
+// where the step comes from; stop ends the reports. A build's own timers may
+// read the frozen clock (x.py prints "Build completed successfully in
+// 0:00:00"), so these lines are the only elapsed time a user sees.
+func Watch(w io.Writer, every time.Duration, prefix string) (output io.Writer, stop func()) {
+	steps := &stepWriter{}
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	return steps, watch(w, every, time.Now, prefix, steps)
+}
+
+func watch(w io.Writer, every time.Duration, now func() time.Time, prefix string, steps *stepWriter) (stop func()) {
+	start := now()
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				step := steps.Step()
+				if step == "" {
+					step = "starting"
+				}
+				fmt.Fprintf(w, "%s: %s: %s\n", prefix, now().Sub(start).Round(time.Second), step)
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done) }) }
+}
 
 // stepWriter remembers the last line a build printed that looks like a step
 // of the build ("Compiling foo", x.py's "Building stage1 compiler…", "Dist

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -22,8 +23,9 @@ type snapshots struct {
 }
 
 // snapshot returns the pristine copy of the source owned by uid:gid with
-// mtimes clamped to sde, making it on first use.
-func (p *Plan) snapshot(workDir string, sde int64, uid, gid uint32) (string, error) {
+// mtimes clamped to sde, making it on first use and saying so on progress
+// (nil: silently).
+func (p *Plan) snapshot(workDir string, sde int64, uid, gid uint32, progress io.Writer) (string, error) {
 	p.snaps.mu.Lock()
 	defer p.snaps.mu.Unlock()
 	if p.snaps.byID == nil {
@@ -45,9 +47,17 @@ func (p *Plan) snapshot(workDir string, sde int64, uid, gid uint32) (string, err
 		return path, nil
 	}
 	path := filepath.Join(p.snaps.dir, key)
-	if err := copyTree(p.Project, path, p.Config.excludes(p.outRel), sde, int(uid), int(gid)); err != nil {
+	if progress != nil {
+		fmt.Fprintf(progress, "reprobox: copying the source into a pristine snapshot owned by %d:%d\n", uid, gid)
+	}
+	start := time.Now()
+	files, bytes, err := copyTree(p.Project, path, p.Config.excludes(p.outRel), sde, int(uid), int(gid))
+	if err != nil {
 		os.RemoveAll(path)
 		return "", err
+	}
+	if progress != nil {
+		fmt.Fprintf(progress, "reprobox: snapshot of %d files, %s, in %s\n", files, humanBytes(bytes), time.Since(start).Round(100*time.Millisecond))
 	}
 	p.snaps.byID[key] = path
 	return path, nil
@@ -107,4 +117,17 @@ func mountOverlay(lower, dir string) (string, func() error, error) {
 		return nil
 	}
 	return merged, unmount, nil
+}
+
+// humanBytes formats a byte count for progress lines: 1.1 GB, 340 MB, 12 kB.
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1e9:
+		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
+	case n >= 1e6:
+		return fmt.Sprintf("%.0f MB", float64(n)/1e6)
+	case n >= 1e3:
+		return fmt.Sprintf("%.0f kB", float64(n)/1e3)
+	}
+	return fmt.Sprintf("%d B", n)
 }

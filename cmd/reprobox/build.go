@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -27,6 +28,7 @@ type projectFlags struct {
 	cpus      int
 	timeout   string
 	out       string
+	progress  time.Duration
 }
 
 func (f *projectFlags) register(cmd *cobra.Command, defaultOut string) {
@@ -37,6 +39,7 @@ func (f *projectFlags) register(cmd *cobra.Command, defaultOut string) {
 	fl.IntVar(&f.cpus, "cpus", 0, "CPU count of the normalized build (default: the config's, else 2)")
 	fl.StringVar(&f.timeout, "timeout", "", "time limit of one build, such as 90m (default: the config's, else none)")
 	fl.StringVar(&f.out, "out", defaultOut, "output directory")
+	fl.DurationVar(&f.progress, "progress", 30*time.Second, "how often a running build reports its elapsed time and current step on stderr (0: never)")
 }
 
 // load reads DIR/reprobox.toml and applies the flags and the command after --.
@@ -131,14 +134,14 @@ config error, 3 reprobox or the sandbox failed.`,
 			if err != nil {
 				return err
 			}
-			return runBuild(cmd.Context(), cmd, dir, cfg, fromFlag, f.out)
+			return runBuild(cmd.Context(), cmd, dir, cfg, fromFlag, f.out, f.progress)
 		},
 	}
 	f.register(cmd, "reprobox-out")
 	return cmd
 }
 
-func runBuild(ctx context.Context, cmd *cobra.Command, dir string, cfg runner.Config, fromFlag bool, out string) error {
+func runBuild(ctx context.Context, cmd *cobra.Command, dir string, cfg runner.Config, fromFlag bool, out string, progress time.Duration) error {
 	stderr, stdout := cmd.ErrOrStderr(), cmd.OutOrStdout()
 	r, err := newRunner(cmd)
 	if err != nil {
@@ -151,7 +154,15 @@ func runBuild(ctx context.Context, cmd *cobra.Command, dir string, cfg runner.Co
 	defer plan.Close()
 	fmt.Fprintf(stderr, "reprobox: building %s in %s (SOURCE_DATE_EPOCH=%d from %s)\n",
 		plan.Project, plan.Image.Reference(), plan.Base.SourceDateEpoch, plan.SourceDateEpochFrom)
-	o, err := r.Build(ctx, plan, plan.Base, stderr)
+	r.Progress = stderr
+	stream, stop := io.Writer(stderr), func() {}
+	if progress > 0 {
+		var steps io.Writer
+		steps, stop = runner.Watch(stderr, progress, "reprobox: build")
+		stream = io.MultiWriter(stderr, steps)
+	}
+	o, err := r.Build(ctx, plan, plan.Base, stream)
+	stop()
 	if err != nil {
 		return err
 	}

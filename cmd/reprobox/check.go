@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -67,6 +68,7 @@ control build failed), 2 usage or config error, 3 reprobox or the sandbox failed
 			if err != nil {
 				return err
 			}
+			r.Progress = cmd.ErrOrStderr()
 			ctx := cmd.Context()
 			plan, err := r.NewPlan(ctx, dir, cfg, fromFlag, f.out)
 			if err != nil {
@@ -89,6 +91,7 @@ control build failed), 2 usage or config error, 3 reprobox or the sandbox failed
 			defer os.RemoveAll(tmpOut)
 			rep, err := r.Check(ctx, plan, runner.CheckOptions{
 				Vary: names, Seed: seed, Jobs: jobs, Repeats: repeats, Progress: stderr, EvidenceLines: evidence,
+				ProgressEvery: progressEvery(f.progress),
 			}, tmpOut)
 			if err != nil {
 				return err
@@ -200,4 +203,13 @@ func newFactorsCmd() *cobra.Command {
 	}
 	cmd.Flags().Uint64("seed", 1, "seed of the perturbed values")
 	return cmd
+}
+
+// progressEvery is CheckOptions.ProgressEvery for --progress: 0 turns the
+// periodic lines off.
+func progressEvery(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

@@ -101,6 +101,30 @@ func TestBuildTimeoutIsABuildFailure(t *testing.T) {
 	}
 }
 
+// TestBuildReportsProgress: a long build reports its elapsed time and last
+// step while it runs, and the copy of the source is announced.
+func TestBuildReportsProgress(t *testing.T) {
+	dataDir, image := needImage(t)
+	out := filepath.Join(t.TempDir(), "out")
+	r := reprobox(t, fixture("reproducible"), "build", "--image", image, "--data-dir", dataDir, "--out", out,
+		"--progress", "1s", "--artifact", "Cargo.toml",
+		"--", "sh", "-c", "echo '   Compiling step-one v0.1.0'; sleep 3; echo 'Dist step-two'; sleep 3")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	for _, want := range []string{"reprobox: copying the source into a pristine snapshot owned by 1000:1000",
+		"reprobox: snapshot of ", "reprobox: build: 1s: Compiling step-one v0.1.0", ": Dist step-two"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	r = reprobox(t, fixture("reproducible"), "build", "--image", image, "--data-dir", dataDir, "--out", out,
+		"--progress", "0", "--artifact", "Cargo.toml", "--", "sh", "-c", "echo 'Dist quiet'; sleep 2")
+	if r.code != 0 || strings.Contains(r.stderr, "reprobox: build: ") {
+		t.Errorf("--progress 0: exit %d, progress lines anyway:\n%s", r.code, r.stderr)
+	}
+}
+
 func TestBuildMissingArtifactNamed(t *testing.T) {
 	dataDir, image := needImage(t)
 	out := filepath.Join(t.TempDir(), "out")
