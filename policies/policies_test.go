@@ -71,6 +71,16 @@ func TestPerturbIsDeterministicInSeed(t *testing.T) {
 	}
 }
 
+func TestNumCPUsHalves(t *testing.T) {
+	for _, c := range []struct{ normalized, perturbed int }{{1, 2}, {2, 1}, {3, 1}, {8, 4}, {16, 8}} {
+		s := Normalized(1)
+		s.CPUs = c.normalized
+		if got := Perturb(s, []string{"num_cpus"}, 1).CPUs; got != c.perturbed {
+			t.Errorf("num_cpus of %d CPUs perturbed to %d, want %d", c.normalized, got, c.perturbed)
+		}
+	}
+}
+
 func TestTimeShift(t *testing.T) {
 	v := Perturb(Normalized(1700000000), []string{"time"}, 1)
 	if v.Clock-1700000000 != 398*86400+6*3600+23*60 {
