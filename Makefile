@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 export CGO_ENABLED := 1
 DATA_DIR ?= /var/lib/reprobox
 IMAGE ?= reprobox/rust
-APT_PACKAGES := mmdebstrap disorderfs gcc git tar gzip xz-utils zstd bzip2
+APT_PACKAGES := mmdebstrap disorderfs gcc zlib1g-dev git tar gzip xz-utils zstd bzip2
 # Only the tests need these: runc (start benchmark), chromium (the HTML report test).
 TEST_PACKAGES := runc chromium
 BIN := ./reprobox

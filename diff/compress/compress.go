@@ -1,6 +1,9 @@
 // Package compress opens the compressed streams reprobox looks inside (gzip, xz,
 // zstd and bzip2) with bounds on the memory a decoder may allocate and on the
 // bytes it may produce, so that a decompression bomb is an error, not an outage.
+//
+// gzip is inflated by the system's zlib when built with cgo (it needs zlib's
+// header and library: Debian's zlib1g-dev), and by klauspost/compress without.
 package compress
 
 import (
@@ -11,7 +14,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"github.com/ulikunitz/xz"
 )
@@ -116,18 +118,15 @@ func Open(format string, r io.ReaderAt, size int64, lim Limits) (io.ReadCloser, 
 	var (
 		rd    io.Reader
 		close func()
+		off   = func() int64 { return cr.n } // compressed bytes consumed
 	)
 	switch format {
 	case Gzip:
-		z, err := gzip.NewReader(cr)
+		z, err := openGzip(cr, info)
 		if err != nil {
-			return fail(err)
+			return nil, nil, &FormatError{Format: format, Off: z.offset(), Err: err}
 		}
-		info.Name, info.Comment, info.OS, info.Extra = z.Name, z.Comment, z.OS, z.Extra
-		if !z.ModTime.IsZero() && z.ModTime.Unix() != 0 {
-			info.ModTime = z.ModTime.UTC()
-		}
-		rd, close = z, func() { z.Close() }
+		rd, close, off = z, func() { z.Close() }, z.offset
 	case XZ:
 		n, err := CheckXZ(r, size, lim.MaxWindow)
 		if err != nil {
@@ -157,7 +156,7 @@ func Open(format string, r io.ReaderAt, size int64, lim Limits) (io.ReadCloser, 
 	default:
 		return nil, nil, fmt.Errorf("compress: unknown format %q", format)
 	}
-	return &limitReader{r: rd, format: format, left: lim.MaxOutput, max: lim.MaxOutput, in: cr, close: close}, info, nil
+	return &limitReader{r: rd, format: format, left: lim.MaxOutput, max: lim.MaxOutput, off: off, close: close}, info, nil
 }
 
 type countingReader struct {
@@ -177,7 +176,7 @@ type limitReader struct {
 	format string
 	left   int64
 	max    int64
-	in     *countingReader
+	off    func() int64
 	close  func()
 	err    error
 }
@@ -189,14 +188,14 @@ func (l *limitReader) Read(p []byte) (n int, err error) {
 	defer func() {
 		// Decoders of hostile input must not take the process down.
 		if v := recover(); v != nil {
-			n, err = 0, &FormatError{Format: l.format, Off: l.in.n, Err: fmt.Errorf("decoder panic: %v", v)}
+			n, err = 0, &FormatError{Format: l.format, Off: l.off(), Err: fmt.Errorf("decoder panic: %v", v)}
 			l.err = err
 		}
 	}()
 	if l.left <= 0 {
 		var one [1]byte
 		if m, _ := l.r.Read(one[:]); m > 0 {
-			l.err = &FormatError{Format: l.format, Off: l.in.n, Err: fmt.Errorf("%w: more than %d bytes", ErrTooLarge, l.max)}
+			l.err = &FormatError{Format: l.format, Off: l.off(), Err: fmt.Errorf("%w: more than %d bytes", ErrTooLarge, l.max)}
 			return 0, l.err
 		}
 		return 0, io.EOF
@@ -212,7 +211,7 @@ func (l *limitReader) Read(p []byte) (n int, err error) {
 			err = fmt.Errorf("%w: %v", ErrTooLarge, err)
 		}
 		if !errors.As(err, &fe) {
-			err = &FormatError{Format: l.format, Off: l.in.n, Err: err}
+			err = &FormatError{Format: l.format, Off: l.off(), Err: err}
 		}
 		l.err = err
 	}
