@@ -147,15 +147,7 @@ func (s *Store) Import(ctx context.Context, path string, name string) ([]Image, 
 	}
 	var out []Image
 	for _, f := range found {
-		entries = slices.DeleteFunc(entries, func(e indexEntry) bool {
-			if f.name == "" {
-				return e.Name == "" && e.Desc.Digest == f.digest
-			}
-			return e.Name == f.name
-		})
-		entries = append(entries, indexEntry{Name: f.name, Desc: v1.Descriptor{
-			MediaType: v1.MediaTypeImageManifest, Digest: f.digest, Size: int64(len(f.manifestBytes)),
-		}})
+		entries = pointName(entries, f.name, f.digest, int64(len(f.manifestBytes)))
 		size := int64(len(f.manifestBytes)) + f.manifest.Config.Size
 		for _, l := range f.manifest.Layers {
 			size += l.Size

@@ -513,8 +513,11 @@ func discardStaged(blobs []stagedBlob) {
 	}
 }
 
-// addImage commits staged blobs and points name at manifest, replacing what
-// name pointed at before. The caller must not hold the index lock.
+// addImage commits staged blobs and points name at manifest. The manifest the
+// name pointed at before stays in the store, untagged, unless another entry
+// still holds it: a config pinned to it (name@sha256:…) must keep building
+// after the name moves on; `image rm sha256:…` removes it. The caller must not
+// hold the index lock.
 func (s *Store) addImage(name string, manifest v1.Descriptor, blobs []stagedBlob) error {
 	unlock, err := s.lockIndex()
 	if err != nil {
@@ -531,19 +534,46 @@ func (s *Store) addImage(name string, manifest v1.Descriptor, blobs []stagedBlob
 		discardStaged(blobs)
 		return err
 	}
-	entries = slices.DeleteFunc(entries, func(e indexEntry) bool {
-		if name == "" {
-			return e.Name == "" && e.Desc.Digest == manifest.Digest
-		}
-		return e.Name == name
-	})
-	entries = append(entries, indexEntry{Name: name, Desc: v1.Descriptor{
-		MediaType: v1.MediaTypeImageManifest, Digest: manifest.Digest, Size: manifest.Size,
-	}})
+	entries = pointName(entries, name, manifest.Digest, manifest.Size)
 	if err := s.writeIndex(entries); err != nil {
 		return fmt.Errorf("images: write index: %w", err)
 	}
 	return nil
+}
+
+// pointName returns entries with name ("" for an untagged entry) pointing at
+// the manifest d. The manifest the name pointed at before stays, untagged,
+// unless another entry holds it; there is at most one untagged entry per
+// manifest and none for a manifest that has a name.
+func pointName(entries []indexEntry, name string, d digest.Digest, size int64) []indexEntry {
+	if name != "" {
+		for i, e := range entries {
+			if e.Name == name && e.Desc.Digest != d {
+				entries[i].Name = ""
+			}
+		}
+	}
+	entries = slices.DeleteFunc(entries, func(e indexEntry) bool { return e.Name == name && e.Desc.Digest == d })
+	entries = append(entries, indexEntry{Name: name, Desc: v1.Descriptor{
+		MediaType: v1.MediaTypeImageManifest, Digest: d, Size: size,
+	}})
+	held := map[digest.Digest]bool{}
+	for _, e := range entries {
+		if e.Name != "" {
+			held[e.Desc.Digest] = true
+		}
+	}
+	untagged := map[digest.Digest]bool{}
+	return slices.DeleteFunc(entries, func(e indexEntry) bool {
+		if e.Name != "" {
+			return false
+		}
+		if held[e.Desc.Digest] || untagged[e.Desc.Digest] {
+			return true
+		}
+		untagged[e.Desc.Digest] = true
+		return false
+	})
 }
 
 // loadImage reads and verifies the manifest and config of an index entry.

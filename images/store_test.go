@@ -140,6 +140,41 @@ func TestStoreResolveListRemove(t *testing.T) {
 	}
 }
 
+// TestStoreNameMovesOldPinStillResolves: building or importing a new image
+// under a name must not break configs pinned to the image the name had.
+func TestStoreNameMovesOldPinStillResolves(t *testing.T) {
+	requireRoot(t)
+	s := newStore(t)
+	old := importLayers(t, s, "test/a", gzLayer(t, tarOf(t, file("v", "1"))))
+	next := importLayers(t, s, "test/a", gzLayer(t, tarOf(t, file("v", "2"))))
+	if got, err := s.Resolve("test/a"); err != nil || got.Digest != next.Digest {
+		t.Errorf("Resolve(test/a) = %s, %v; want the new %s", got.Digest, err, next.Digest)
+	}
+	if got, err := s.Resolve("test/a@" + old.Digest.String()); err != nil || got.Digest != old.Digest {
+		t.Errorf("Resolve(pinned old) = %s, %v; want %s", got.Digest, err, old.Digest)
+	}
+	list, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Name != "" || list[0].Digest != old.Digest || list[1].Name != "test/a" {
+		t.Fatalf("List = %+v, want the old image untagged and test/a", list)
+	}
+	// The same image again, and back to the old one: no duplicate entries.
+	importLayers(t, s, "test/a", gzLayer(t, tarOf(t, file("v", "2"))))
+	importLayers(t, s, "test/a", gzLayer(t, tarOf(t, file("v", "1"))))
+	if list, _ = s.List(); len(list) != 2 || list[0].Name != "" || list[0].Digest != next.Digest ||
+		list[1].Name != "test/a" || list[1].Digest != old.Digest {
+		t.Fatalf("after moving back, List = %+v", list)
+	}
+	if err := s.Remove(next.Digest.String()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Resolve("test/a@" + next.Digest.String()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("removed untagged image still resolves: %v", err)
+	}
+}
+
 func TestStoreIndexJSON(t *testing.T) {
 	requireRoot(t)
 	s := newStore(t)
