@@ -91,7 +91,8 @@ bookworm-security) using mmdebstrap --mode=root --variant=minbase, with
 
 The build is reproducible: the same options and the same archive contents give
 the same digest. Progress goes to stderr; the last line on stdout is the pinned
-reference, NAME@sha256:….`,
+reference, NAME@sha256:…. The image NAME had before stays in the store,
+untagged, so configs pinned to it keep building (image rm sha256:… removes it).`,
 		Example: `  reprobox image build
   reprobox image build --name reprobox/rust-ripgrep --package ripgrep`,
 		Args: noArgs,
@@ -144,7 +145,8 @@ stored unless all are good. OCI manifests keep their digests; Docker manifests
 are converted to OCI, which gives them new ones.
 
 Names come from the source; --name replaces them (the source must then hold one
-image). Prints the pinned reference of each imported image.`,
+image). Prints the pinned reference of each imported image. An image a name had
+before stays in the store, untagged, so configs pinned to it keep building.`,
 		Args: exactArgs(1, "one PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runImageImport(cmd.Context(), cmd.OutOrStdout(), dataDir(cmd), args[0], name)
