@@ -45,8 +45,7 @@
 #   an empty src/llvm-project; a README there says so (rust-src then lacks
 #   src/llvm-project/libunwind, which only llvm-libunwind targets use).
 #   config.toml (section 3 below); reprobox.toml, the project (section 4), whose
-#   command runs x.py through reprobox-x.sh (see there: the stage0 rustc
-#   deadlocks under the frozen clock otherwise).
+#   command is `python3 x.py dist COMPONENTS…`.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -191,7 +190,7 @@ channel=stable
 case $version in *beta*) channel=beta ;; *nightly*|*dev*) channel=nightly ;; esac
 
 cat >config.toml <<EOF
-# Written by reprobox examples/rustc-dist/prepare.sh for rustc $version ($flavor source tree).
+# Written by reprobox examples/rustc-dist/prepare.sh for a $flavor tree of rustc $version.
 # Mirrors Debian's debian/config.toml.in where it matters for a dist build
 # (system LLVM 19, vendored crates, no network), with upstream's dist defaults
 # for debuginfo.
@@ -242,8 +241,10 @@ if [ -z "$image" ]; then
 	image=$("$REPROBOX" image ls 2>/dev/null | awk '$1 == "reprobox/rustc-dist" { print $1 "@" $2; exit }')
 	[ -n "$image" ] || die "no local image reprobox/rustc-dist: run $here/image.sh first, or pass --image"
 fi
-cp "$here/reprobox-x.sh" reprobox-x.sh
-cmd='"sh", "reprobox-x.sh", "dist"'
+# Before reprobox had its own time shim, the stage0 rustc (jemalloc) deadlocked
+# under libfaketime and a wrapper script ran x.py; a tree prepared then has it.
+rm -f reprobox-x.sh
+cmd='"python3", "x.py", "dist"'
 for c in $components; do cmd="$cmd, \"$c\""; done
 [ -n "$stage" ] && cmd="$cmd, \"--stage\", \"$stage\""
 cat >reprobox.toml <<EOF
@@ -263,4 +264,4 @@ LIBSSH2_SYS_USE_PKG_CONFIG = "1"
 EOF
 log "ready: $src"
 log "  reprobox build $src --out OUT        (x.py dist $components${stage:+ --stage $stage})"
-log "  reprobox check $src --repeats 1 --out OUT -- sh reprobox-x.sh dist rust-src"
+log "  reprobox check $src --repeats 1 --out OUT -- python3 x.py dist rust-src"

@@ -64,18 +64,18 @@ for r in "$@"; do
 	rust-src)
 		run rust-src check "$src" --repeats "$REPEATS" --jobs "$JOBS" --seed "$SEED" --timings \
 			--out "$OUT_ROOT/rust-src" \
-			-- sh reprobox-x.sh dist rust-src ;;
+			-- python3 x.py dist rust-src ;;
 	rust-std-stage0)
 		run rust-std-stage0 check "$src" --repeats "$REPEATS" --jobs "$JOBS" --seed "$SEED" --timings \
 			--out "$OUT_ROOT/rust-std-stage0" \
-			-- sh reprobox-x.sh dist rust-std --stage 0 ;;
+			-- python3 x.py dist rust-std --stage 0 ;;
 	noremap-path)
 		run noremap-path check "$src" --vary build_path --repeats "$REPEATS" --jobs "$JOBS" --seed "$SEED" --timings \
 			--out "$OUT_ROOT/noremap-path" \
-			-- sh reprobox-x.sh dist rust-std --stage 0 --set rust.remap-debuginfo=false ;;
+			-- python3 x.py dist rust-std --stage 0 --set rust.remap-debuginfo=false ;;
 	stage1-a|stage1-b)
 		run "$r" build "$src" --out "$OUT_ROOT/$r" \
-			-- sh reprobox-x.sh dist rust-std rustc --stage 1 ;;
+			-- python3 x.py dist rust-std rustc --stage 1 ;;
 	*) echo "run-checks.sh: unknown run $r" >&2; exit 2 ;;
 	esac
 done
