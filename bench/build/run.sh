@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Build overhead of the sandbox: the same crate, built by the same cargo and
 # rustc (the image's), once in a plain chroot of the image's root filesystem on
-# the host (an overlay, no namespaces, cgroups, libfaketime or overlay source),
-# once with `reprobox build` (container, normalized environment, libfaketime,
-# file-time shim, source snapshot and overlay). Runs alternate, so machine load
+# the host (an overlay, no namespaces, cgroups, time shim or overlay source),
+# once with `reprobox build` (container, normalized environment, time shim,
+# source snapshot and overlay). Runs alternate, so machine load
 # hits both alike. Both use 2 CPUs (reprobox's normalized cpu count).
 #
 # The chroot build runs in a cgroup of its own, as the container does: under
