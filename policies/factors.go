@@ -10,7 +10,12 @@ import (
 )
 
 // TimeShift is how far the time factor moves the clock: 398 days, 6 hours and
-// 23 minutes, as the Reproducible Builds test network does.
+// 23 minutes, as the Reproducible Builds test network does. It moves the clock
+// back, where the test network moves it forward: a frozen clock ahead of the
+// real one puts files the build writes at their real, varying times (the
+// file-time clamp is min(real, clock)), and an absolute wait computed from it
+// (pthread_cond_timedwait on CLOCK_REALTIME) would sleep until the real clock
+// catches up. Behind the real one, both are deterministic and immediate.
 const TimeShift = 398*24*3600 + 6*3600 + 23*60
 
 // A Factor is one environmental input that `reprobox check` perturbs.
@@ -33,9 +38,12 @@ type Factor struct {
 var Factors = []Factor{
 	{
 		Name: "time",
-		How:  "reprobox's time shim (LD_PRELOAD) freezes the wall clock and clamps the file times stat(2) reports to it; perturbed it is shifted by +398d6h23m. SOURCE_DATE_EPOCH is unchanged",
+		How:  "reprobox's time shim (LD_PRELOAD) freezes the wall clock and clamps the file times stat(2) reports to it; perturbed it is moved back by 398d6h23m. SOURCE_DATE_EPOCH is unchanged",
 		Perturb: func(s *Settings, _ uint64) {
-			s.Clock = s.SourceDateEpoch + TimeShift
+			s.Clock = s.SourceDateEpoch - TimeShift
+			if s.Clock <= 0 { // a SOURCE_DATE_EPOCH within TimeShift of 1970
+				s.Clock = s.SourceDateEpoch + TimeShift
+			}
 		},
 		Value: func(s Settings) string { return s.ClockTime().Format("2006-01-02T15:04:05Z") },
 	},

@@ -83,8 +83,12 @@ func TestNumCPUsHalves(t *testing.T) {
 
 func TestTimeShift(t *testing.T) {
 	v := Perturb(Normalized(1700000000), []string{"time"}, 1)
-	if v.Clock-1700000000 != 398*86400+6*3600+23*60 {
-		t.Errorf("clock shifted by %d s", v.Clock-1700000000)
+	if 1700000000-v.Clock != 398*86400+6*3600+23*60 {
+		t.Errorf("clock moved back by %d s", 1700000000-v.Clock)
+	}
+	// Close to 1970 the clock cannot go back that far: forward instead.
+	if v := Perturb(Normalized(1000), []string{"time"}, 1); v.Clock != 1000+TimeShift {
+		t.Errorf("SOURCE_DATE_EPOCH 1000: clock %d", v.Clock)
 	}
 }
 
