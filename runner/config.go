@@ -95,11 +95,31 @@ func (c *Config) Validate() error {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			return fmt.Errorf("%w: env key %q", ErrConfig, k)
 		}
+		if why, ok := reservedEnv[k]; ok {
+			return fmt.Errorf("%w: env.%s in %s: reprobox sets it (%s); remove it from [env]", ErrConfig, k, ConfigFile, why)
+		}
 	}
 	if _, err := c.timeout(); err != nil {
 		return err
 	}
 	return nil
+}
+
+// reservedEnv are the variables reprobox itself sets in a build, with what
+// sets them: a config that set them too would shadow a factor's value.
+var reservedEnv = map[string]string{
+	"PATH":              "the exec_path factor",
+	"HOME":              "the home factor",
+	"CARGO_HOME":        "the home factor: $HOME/.cargo",
+	"USER":              "the user factor",
+	"LOGNAME":           "the user factor",
+	"LANG":              "the locale factor",
+	"LC_ALL":            "the locale factor",
+	"LANGUAGE":          "the locale factor",
+	"TZ":                "the timezone factor",
+	"SOURCE_DATE_EPOCH": "from source_date_epoch in the config, else git, else 1700000000",
+	"LD_PRELOAD":        "the time factor's clock shim",
+	"REPROBOX_CLOCK":    "the time factor's clock shim",
 }
 
 func (c *Config) timeout() (time.Duration, error) {

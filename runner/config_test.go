@@ -39,6 +39,15 @@ command = ["true"]`, "no artifacts"},
 command = ["true"]
 artifacts = ["x"]
 exclude = ["a/b"]`, "top-level"},
+		{"env sets a factor's variable", `image = "x"
+command = ["true"]
+artifacts = ["x"]
+env = { TZ = "Europe/Paris" }`, "env.TZ in reprobox.toml: reprobox sets it (the timezone factor)"},
+		{"env sets the preload", `image = "x"
+command = ["true"]
+artifacts = ["x"]
+[env]
+LD_PRELOAD = "/x.so"`, "env.LD_PRELOAD"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
