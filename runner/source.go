@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reprobox/reprobox/internal/human"
 )
 
 // snapshots holds pristine copies of a plan's source, one per owner and source
@@ -57,7 +59,7 @@ func (p *Plan) snapshot(workDir string, sde int64, uid, gid uint32, progress io.
 		return "", err
 	}
 	if progress != nil {
-		fmt.Fprintf(progress, "reprobox: snapshot of %d files, %s, in %s\n", files, humanBytes(bytes), time.Since(start).Round(100*time.Millisecond))
+		fmt.Fprintf(progress, "reprobox: snapshot of %d files, %s, in %s\n", files, human.Bytes(bytes), time.Since(start).Round(100*time.Millisecond))
 	}
 	p.snaps.byID[key] = path
 	return path, nil
@@ -117,17 +119,4 @@ func mountOverlay(lower, dir string) (string, func() error, error) {
 		return nil
 	}
 	return merged, unmount, nil
-}
-
-// humanBytes formats a byte count for progress lines: 1.1 GB, 340 MB, 12 kB.
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1e9:
-		return fmt.Sprintf("%.1f GB", float64(n)/1e9)
-	case n >= 1e6:
-		return fmt.Sprintf("%.0f MB", float64(n)/1e6)
-	case n >= 1e3:
-		return fmt.Sprintf("%.0f kB", float64(n)/1e3)
-	}
-	return fmt.Sprintf("%d B", n)
 }

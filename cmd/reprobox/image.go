@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprobox/reprobox/images"
+	"github.com/reprobox/reprobox/internal/human"
 )
 
 func init() { subcommands = append(subcommands, newImageCmd) }
@@ -236,7 +237,7 @@ func runImageLs(stdout io.Writer, dir string, asJSON bool) error {
 		if name == "" {
 			name = "<none>"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, s.Digest, humanSize(s.Size), s.Created)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", name, s.Digest, human.Bytes(s.Size), s.Created)
 	}
 	return tw.Flush()
 }
@@ -279,13 +280,13 @@ func runImageInspect(stdout io.Writer, dir, ref string, asJSON bool) error {
 	sum := summarize(img)
 	w := &bytes.Buffer{}
 	fmt.Fprintf(w, "Reference: %s\n", sum.Reference)
-	fmt.Fprintf(w, "Size:      %s (%d bytes)\n", humanSize(img.Size), img.Size)
+	fmt.Fprintf(w, "Size:      %s (%d bytes)\n", human.Bytes(img.Size), img.Size)
 	fmt.Fprintf(w, "Created:   %s\n", sum.Created)
 	fmt.Fprintf(w, "Platform:  %s/%s\n", img.Config.OS, img.Config.Architecture)
 	fmt.Fprintf(w, "Config:    %s\n", img.Manifest.Config.Digest)
 	fmt.Fprintln(w, "Layers:")
 	for i, l := range img.Manifest.Layers {
-		fmt.Fprintf(w, "  %s  %s  %s\n", l.Digest, humanSize(l.Size), l.MediaType)
+		fmt.Fprintf(w, "  %s  %s  %s\n", l.Digest, human.Bytes(l.Size), l.MediaType)
 		if i < len(img.Config.RootFS.DiffIDs) {
 			fmt.Fprintf(w, "    diff_id %s\n", img.Config.RootFS.DiffIDs[i])
 		}
@@ -367,17 +368,4 @@ func writeJSON(w io.Writer, v any) error {
 	}
 	_, err = w.Write(out.Bytes())
 	return err
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
