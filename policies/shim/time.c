@@ -175,6 +175,8 @@ __attribute__((constructor)) static void init_files(void) {
 	RESOLVE(next___fxstatat, "__fxstatat");
 }
 
+/* CALL(next_NAME, args…) calls the real NAME, looking it up first if the
+ * constructor has not: #var + 5 is "NAME", the variable's name without "next_". */
 #define CALL(var, ...)                                                      \
 	((var || (RESOLVE(var, #var + 5), var)) ? var(__VA_ARGS__) : (errno = ENOSYS, -1))
 
