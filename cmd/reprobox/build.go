@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -57,6 +58,20 @@ func (f *projectFlags) load(cmd *cobra.Command, args []string) (dir string, cfg 
 	if len(pos) == 1 {
 		dir = pos[0]
 	}
+	if dash >= 0 && len(command) == 0 {
+		return "", cfg, false, usageErrorf("nothing after --: give the build command after -- (or leave out -- to use the command in %s)", runner.ConfigFile)
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return "", cfg, false, usageErrorf("project directory %s: %v", dir, errors.Unwrap(err))
+	} else if !st.IsDir() {
+		return "", cfg, false, usageErrorf("project %s is not a directory: give the directory that holds %s", dir, runner.ConfigFile)
+	}
+	if cmd.Flags().Changed("cpus") && f.cpus < 1 {
+		return "", cfg, false, usageErrorf("--cpus %d: a build needs at least 1 CPU", f.cpus)
+	}
+	if f.out == "" {
+		return "", cfg, false, usageErrorf("--out is empty: give the output directory")
+	}
 	cfg, _, err = runner.LoadConfig(dir)
 	if err != nil {
 		return "", cfg, false, err
@@ -78,6 +93,10 @@ func (f *projectFlags) load(cmd *cobra.Command, args []string) (dir string, cfg 
 	}
 	if len(command) > 0 {
 		cfg.Command = command
+	}
+	// Checked before anything is opened or written.
+	if err := cfg.Validate(); err != nil {
+		return "", cfg, false, err
 	}
 	return dir, cfg, imageFromFlag, nil
 }

@@ -61,8 +61,11 @@ control build failed), 2 usage or config error, 3 reprobox or the sandbox failed
 			if err != nil {
 				return usageErrorf("--vary: %v", err)
 			}
-			if jobs < 0 || repeats < 0 {
-				return usageErrorf("--jobs and --repeats must not be negative")
+			if jobs < 0 || repeats < 0 || evidence < 0 {
+				return usageErrorf("--jobs, --repeats and --evidence-lines must not be negative")
+			}
+			if cmd.Flags().Changed("jobs") && jobs == 0 {
+				return usageErrorf("--jobs 0: at least one build must run at a time (leave --jobs out for host CPUs / build CPUs)")
 			}
 			r, err := newRunner(cmd)
 			if err != nil {

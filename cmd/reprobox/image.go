@@ -31,6 +31,7 @@ Exit status: 0 success, 2 usage error (bad flags, an unknown or malformed
 reference, an invalid or hostile image), 3 failure of reprobox itself.`,
 	}
 	cmd.AddCommand(newImageBuildCmd(), newImageImportCmd(), newImageLsCmd(), newImageInspectCmd(), newImageRmCmd())
+	commandGroup(cmd)
 	return cmd
 }
 
