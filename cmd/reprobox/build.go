@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprobox/reprobox/images"
+	"github.com/reprobox/reprobox/internal/human"
 	"github.com/reprobox/reprobox/runner"
 	"github.com/reprobox/reprobox/sandbox/libcontainer"
 )
@@ -186,7 +187,14 @@ func runBuild(ctx context.Context, cmd *cobra.Command, dir string, cfg runner.Co
 		return err
 	}
 	defer o.Remove()
-	if err := runner.WriteOut(plan, o, out); err != nil {
+	if o.OK() {
+		var size int64
+		for _, a := range o.Artifacts {
+			size += a.Size
+		}
+		fmt.Fprintf(stderr, "reprobox: copying %d artifact(s), %s, to %s\n", len(o.Artifacts), human.Bytes(size), out)
+	}
+	if err := runner.WriteOut(ctx, plan, o, out); err != nil {
 		return err
 	}
 	if !o.OK() {

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// interruptAt runs reprobox with args in dir and sends SIGINT when a line of
+// its stderr contains trigger. It returns the exit status, all of stderr and
+// the pid reprobox had.
+func interruptAt(t *testing.T, dir, trigger string, args ...string) (code int, stderr string, pid int) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
+	pipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	sc := bufio.NewScanner(pipe)
+	sent := false
+	for sc.Scan() {
+		b.WriteString(sc.Text() + "\n")
+		if !sent && strings.Contains(sc.Text(), trigger) {
+			if err := cmd.Process.Signal(os.Interrupt); err != nil {
+				t.Fatal(err)
+			}
+			sent = true
+		}
+	}
+	code = waitExit(t, cmd)
+	if !sent {
+		t.Fatalf("reprobox never printed %q (exit %d):\n%s", trigger, code, b.String())
+	}
+	return code, b.String(), cmd.Process.Pid
+}
+
+// assertNoRunOf fails for any work directory or source snapshot of pid left
+// in the data directory.
+func assertNoRunOf(t *testing.T, dataDir string, pid int) {
+	t.Helper()
+	owners, _ := filepath.Glob(filepath.Join(dataDir, "work", "*", ".owner"))
+	for _, o := range owners {
+		if b, err := os.ReadFile(o); err == nil && strings.HasPrefix(string(b), strconv.Itoa(pid)+" ") {
+			t.Errorf("left behind: %s", filepath.Dir(o))
+		}
+	}
+	for _, m := range strings.Split(mounts(t), "\n") {
+		if f := strings.Fields(m); len(f) > 4 && strings.HasPrefix(f[4], dataDir+"/") && ownedBy(f[4], pid) {
+			t.Errorf("mount left behind: %s", f[4])
+		}
+	}
+}
+
+// TestInterruptDuringSourceCopy presses Ctrl-C while reprobox copies a large
+// source tree into its snapshot: the copy stops, the partial snapshot is
+// removed, nothing is written, and reprobox exits 130.
+func TestInterruptDuringSourceCopy(t *testing.T) {
+	dataDir, image := needImage(t)
+	project := filepath.Join(t.TempDir(), "project")
+	copyDir(t, fixture("reproducible"), project)
+	// 10000 small files: a second or more of copying, even on a fast machine.
+	for d := range 100 {
+		sub := filepath.Join(project, "data", strconv.Itoa(d))
+		if err := os.MkdirAll(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for f := range 100 {
+			if err := os.WriteFile(filepath.Join(sub, strconv.Itoa(f)), []byte(fmt.Sprint(d, f)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before := fingerprint(t, project)
+	out := filepath.Join(t.TempDir(), "out")
+	code, stderr, pid := interruptAt(t, project, "copying the source into a pristine snapshot",
+		"build", "--image", image, "--data-dir", dataDir, "--out", out, "--artifact", "x", "--", "true")
+	if strings.Contains(stderr, "reprobox: snapshot of ") {
+		t.Fatalf("the snapshot was completed after SIGINT: the copy does not stop when interrupted (or the tree is too small to catch it)\n%s", stderr)
+	}
+	if code != exitInterrupted || !strings.Contains(stderr, "interrupted by SIGINT") {
+		t.Errorf("exit %d, want %d naming SIGINT\n%s", code, exitInterrupted, stderr)
+	}
+	assertNoRunOf(t, dataDir, pid)
+	if _, err := os.Lstat(out); err == nil {
+		t.Errorf("an interrupted build wrote %s", out)
+	}
+	if fingerprint(t, project) != before {
+		t.Error("the project changed")
+	}
+}
+
+// TestInterruptDuringArtifactCopy presses Ctrl-C while reprobox copies a
+// build's many artifacts to --out: it stops between artifacts, publishes no
+// output directory, leaves no partial one, and exits 130.
+func TestInterruptDuringArtifactCopy(t *testing.T) {
+	dataDir, image := needImage(t)
+	parent := t.TempDir()
+	out := filepath.Join(parent, "out")
+	code, stderr, pid := interruptAt(t, fixture("reproducible"), "reprobox: copying 300 artifact(s)",
+		"build", "--image", image, "--data-dir", dataDir, "--out", out, "--artifact", "a/*",
+		"--", "sh", "-c", `mkdir a && i=0 && while [ $i -lt 300 ]; do head -c 1048576 /dev/zero >a/$i; i=$((i+1)); done`)
+	if strings.Contains(stderr, "reprobox: built in") {
+		t.Fatalf("the build was published after SIGINT: the artifact copy does not stop when interrupted (or is too small to catch it)\n%s", stderr)
+	}
+	if code != exitInterrupted || !strings.Contains(stderr, "interrupted by SIGINT") {
+		t.Errorf("exit %d, want %d naming SIGINT\n%s", code, exitInterrupted, stderr)
+	}
+	assertNoRunOf(t, dataDir, pid)
+	left, _ := os.ReadDir(parent)
+	for _, e := range left {
+		t.Errorf("an interrupted build left %s in the output's parent", e.Name())
+	}
+}
