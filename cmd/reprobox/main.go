@@ -64,7 +64,7 @@ func exitCode(err, interrupted error) int {
 		if se != nil {
 			why = se.Error()
 		}
-		fmt.Fprintf(os.Stderr, "reprobox: %s; the build was stopped and its containers, mounts and work directories removed\n", why)
+		fmt.Fprintf(os.Stderr, "reprobox: %s; stopped, and what the run made (containers, mounts, work directories, partial files) removed\n", why)
 		return exitInterrupted
 	}
 	fmt.Fprintln(os.Stderr, "reprobox:", err)

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // interruptAt runs reprobox with args in dir and sends SIGINT when a line of
@@ -120,5 +121,53 @@ func TestInterruptDuringArtifactCopy(t *testing.T) {
 	left, _ := os.ReadDir(parent)
 	for _, e := range left {
 		t.Errorf("an interrupted build left %s in the output's parent", e.Name())
+	}
+}
+
+// TestInterruptDuringImport presses Ctrl-C while reprobox copies the layer
+// of the default image (hundreds of MB) into an empty store, once the staged
+// blob has grown past 1 MB: the store must stay as it was, with no staged blob
+// left, and reprobox exits 130.
+func TestInterruptDuringImport(t *testing.T) {
+	src, _ := needImage(t)
+	data := filepath.Join(t.TempDir(), "data")
+	if r := reprobox(t, ".", "image", "ls", "--data-dir", data); r.code != 0 {
+		t.Fatalf("ls: exit %d\n%s", r.code, r.stderr)
+	}
+	before := fingerprint(t, data)
+	cmd := exec.Command(os.Args[0], "image", "import", filepath.Join(src, "oci"), "--data-dir", data)
+	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
+	var errb lockedBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	staging := func() bool {
+		blobs, _ := filepath.Glob(filepath.Join(data, "tmp", "blob-*"))
+		for _, b := range blobs {
+			if st, err := os.Stat(b); err == nil && st.Size() > 1<<20 {
+				return true
+			}
+		}
+		return false
+	}
+	for deadline := time.Now().Add(3 * time.Minute); !staging(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) || cmd.ProcessState != nil {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the import never staged its layer:\n%s", errb.String())
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	code := waitExit(t, cmd)
+	if code == 0 {
+		t.Fatalf("the import completed after SIGINT: it does not stop while it copies a layer\n%s", errb.String())
+	}
+	if code != exitInterrupted || !strings.Contains(errb.String(), "interrupted by SIGINT") {
+		t.Errorf("exit %d, want %d naming SIGINT\n%s", code, exitInterrupted, errb.String())
+	}
+	if after := fingerprint(t, data); after != before {
+		t.Errorf("an interrupted import changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }

@@ -66,10 +66,10 @@ func handleSignals(cancel context.CancelCauseFunc) {
 			if !stopping {
 				stopping = true
 				cancel(&signalError{sig: sig})
-				fmt.Fprintf(os.Stderr, "reprobox: %s: stopping the build and removing its container, mounts and work directories\n", signalName(sig))
+				fmt.Fprintf(os.Stderr, "reprobox: %s: stopping, and removing what this run made (containers, mounts, work directories, partial files)\n", signalName(sig))
 				continue
 			}
-			fmt.Fprintf(os.Stderr, "reprobox: %s again: still removing the build's container, mounts and work directories; waiting for that to finish (SIGKILL would leave them for the next reprobox command to remove)\n", signalName(sig))
+			fmt.Fprintf(os.Stderr, "reprobox: %s again: still removing what this run made; waiting for that to finish (SIGKILL would leave it for the next reprobox command to remove)\n", signalName(sig))
 		}
 	}()
 }
