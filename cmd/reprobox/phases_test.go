@@ -6,10 +6,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/reprobox/reprobox/internal/testenv"
 )
 
 // interruptAt runs reprobox with args in dir and sends SIGINT when a line of
@@ -170,4 +174,108 @@ func TestInterruptDuringImport(t *testing.T) {
 	if after := fingerprint(t, data); after != before {
 		t.Errorf("an interrupted import changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
+}
+
+// TestInterruptDuringImageBuild presses Ctrl-C while mmdebstrap installs
+// packages into its chroot (its /proc and /sys mounted): no process of
+// mmdebstrap's may outlive reprobox, its chroot and mounts must be gone, the
+// store unchanged, and reprobox exits 130. It needs the Debian mirror.
+func TestInterruptDuringImageBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs mmdebstrap for a minute; not with -short")
+	}
+	testenv.NeedRoot(t)
+	testenv.NeedProgram(t, "mmdebstrap")
+	data := filepath.Join(t.TempDir(), "data")
+	if r := reprobox(t, ".", "image", "ls", "--data-dir", data); r.code != 0 {
+		t.Fatalf("ls: exit %d\n%s", r.code, r.stderr)
+	}
+	before := fingerprint(t, data)
+	cmd := exec.Command(os.Args[0], "image", "build", "--name", "test/interrupted", "--data-dir", data)
+	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
+	var errb lockedBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tempRE := regexp.MustCompile(`I: using (/\S+) as tempdir`)
+	var chroot string
+	var group int // mmdebstrap's process group
+	for deadline := time.Now().Add(5 * time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) || strings.Contains(errb.String(), "E: ") {
+			_ = cmd.Process.Kill()
+			t.Fatalf("mmdebstrap never mounted its chroot's /proc:\n%s", errb.String())
+		}
+		if m := tempRE.FindStringSubmatch(errb.String()); m != nil && chroot == "" {
+			chroot = m[1]
+		}
+		if group == 0 {
+			group = childNamed(cmd.Process.Pid, "mmdebstrap")
+		}
+		if chroot != "" && group != 0 && strings.Contains(mounts(t), " "+chroot+"/proc ") {
+			break
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, cmd); code != exitInterrupted {
+		t.Errorf("exit %d, want %d\n%s", code, exitInterrupted, errb.String())
+	}
+	if pids := inGroup(group); len(pids) > 0 {
+		t.Errorf("processes of mmdebstrap's group outlived reprobox: %v", pids)
+		for _, p := range pids {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+	if strings.Contains(mounts(t), " "+chroot+"/") {
+		t.Errorf("mounts left under %s", chroot)
+	}
+	if _, err := os.Lstat(chroot); err == nil {
+		t.Errorf("chroot %s left behind", chroot)
+	}
+	if after := fingerprint(t, data); after != before {
+		t.Errorf("an interrupted image build changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// childNamed is the pid of a child of parent whose command is name, or 0.
+func childNamed(parent int, name string) int {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		comm, fields := procStat(p)
+		if comm == name && len(fields) > 1 && fields[1] == strconv.Itoa(parent) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	return 0
+}
+
+// inGroup lists the processes in process group pgid.
+func inGroup(pgid int) []int {
+	var pids []int
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, p := range stats {
+		if _, fields := procStat(p); len(fields) > 2 && fields[2] == strconv.Itoa(pgid) {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// procStat reads /proc/PID/stat: the command name and the fields after it
+// (state, ppid, pgrp, ...).
+func procStat(path string) (comm string, fields []string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", nil
+	}
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return "", nil
+	}
+	return s[open+1 : end], strings.Fields(s[end+1:])
 }
