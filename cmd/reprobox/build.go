@@ -148,7 +148,9 @@ The project is DIR (default .), configured by DIR/reprobox.toml:
 
 Flags override the file; a build command after -- overrides command.
 Exit status: 0 built, 1 the build failed or an artifact is missing, 2 usage or
-config error, 3 reprobox or the sandbox failed.`,
+config error, 3 reprobox or the sandbox failed, 130 interrupted (SIGINT, SIGTERM,
+SIGHUP, or SIGPIPE on a closed stdout or stderr; the build is killed and
+everything it made removed).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, cfg, fromFlag, err := f.load(cmd, args)
 			if err != nil {

@@ -48,7 +48,9 @@ Kept under --out: control/ (the control's artifacts), variant/ (all factors
 perturbed), variants/CULPRIT/ (each culprit's own build), report.json.
 
 Exit status: 0 reproducible, 1 not reproducible or nondeterministic (or the
-control build failed), 2 usage or config error, 3 reprobox or the sandbox failed.`,
+control build failed), 2 usage or config error, 3 reprobox or the sandbox failed,
+130 interrupted (SIGINT, SIGTERM, SIGHUP, or SIGPIPE on a closed stdout or
+stderr; every build is killed and everything the check made removed).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, cfg, fromFlag, err := f.load(cmd, args)
 			if err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -59,6 +60,11 @@ func exitCode(err, interrupted error) int {
 		return ee.code
 	}
 	var se *signalError
+	if errors.Is(err, syscall.EPIPE) && interrupted == nil && outputClosed() {
+		// Our stdout or stderr lost its reader before the SIGPIPE handler
+		// could say so: the same end, whichever came first.
+		interrupted = &signalError{sig: syscall.SIGPIPE, output: true}
+	}
 	if errors.As(interrupted, &se) || errors.As(err, &se) || errors.Is(err, context.Canceled) {
 		why := "interrupted"
 		if se != nil {
