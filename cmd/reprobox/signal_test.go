@@ -311,3 +311,36 @@ func (b *lockedBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestCheckSIGHUPStopsEveryBuild: a hangup during a check, whose builds run
+// in parallel, kills all of them and leaves no partial output directory.
+func TestCheckSIGHUPStopsEveryBuild(t *testing.T) {
+	dataDir, image := needImage(t)
+	const marker = "3461.345"
+	parent := t.TempDir()
+	cmd := exec.Command(os.Args[0], "check", "--image", image, "--data-dir", dataDir, "--jobs", "2",
+		"--out", filepath.Join(parent, "out"), "--artifact", "x", "--", "sleep", marker)
+	cmd.Dir = fixture("reproducible")
+	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
+	var errb lockedBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitSleeping(t, cmd, marker, &errb)
+	run := observeRun(t, dataDir, cmd.Process.Pid, marker)
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, cmd); code != exitInterrupted || !strings.Contains(errb.String(), "interrupted by SIGHUP") {
+		t.Errorf("exit %d, want %d naming SIGHUP\n%s", code, exitInterrupted, errb.String())
+	}
+	run.assertGone(t)
+	if sleeping(marker) {
+		t.Error("a build of the check still runs")
+	}
+	left, _ := os.ReadDir(parent)
+	for _, e := range left {
+		t.Errorf("an interrupted check left %s in the output's parent", e.Name())
+	}
+}
