@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/reprobox/reprobox/internal/testenv"
 )
 
 // A liveRun is what a running reprobox build owns on the host: found while it
@@ -343,4 +345,39 @@ func TestCheckSIGHUPStopsEveryBuild(t *testing.T) {
 	for _, e := range left {
 		t.Errorf("an interrupted check left %s in the output's parent", e.Name())
 	}
+}
+
+// TestNohupKeepsBuilding: under nohup, which starts reprobox with SIGHUP
+// ignored, a hangup must not stop the build.
+func TestNohupKeepsBuilding(t *testing.T) {
+	dataDir, image := needImage(t)
+	testenv.NeedProgram(t, "nohup")
+	const marker = "3462.456"
+	cmd := exec.Command("nohup", os.Args[0], "build", "--image", image, "--data-dir", dataDir,
+		"--out", filepath.Join(t.TempDir(), "out"), "--artifact", "x", "--", "sleep", marker)
+	cmd.Dir = fixture("reproducible")
+	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
+	var errb lockedBuffer
+	cmd.Stdout, cmd.Stderr = &errb, &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitSleeping(t, cmd, marker, &errb)
+	run := observeRun(t, dataDir, cmd.Process.Pid, marker)
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	// Observe for two seconds that the build goes on.
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if !sleeping(marker) {
+			t.Fatalf("SIGHUP stopped a build started under nohup:\n%s", errb.String())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, cmd); code != exitInterrupted {
+		t.Errorf("exit %d, want %d\n%s", code, exitInterrupted, errb.String())
+	}
+	run.assertGone(t)
 }

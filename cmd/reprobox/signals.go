@@ -49,9 +49,17 @@ func signalName(sig os.Signal) string {
 // would inherit an ignored SIGPIPE. A SIGPIPE from a pipe of our own (a
 // subprocess that exited early) is not a reason to stop: only one on stdout or
 // stderr is, which poll tells.
+//
+// A signal that reprobox was started with ignored stays ignored: `nohup
+// reprobox build` keeps building when the terminal closes, and a script's
+// background job is not stopped by the terminal's Ctrl-C.
 func handleSignals(cancel context.CancelCauseFunc) {
 	ch := make(chan os.Signal, 8)
-	signal.Notify(ch, stopSignals...)
+	for _, sig := range stopSignals {
+		if sig == syscall.SIGPIPE || !signal.Ignored(sig) {
+			signal.Notify(ch, sig)
+		}
+	}
 	go func() {
 		stopping := false
 		for sig := range ch {
