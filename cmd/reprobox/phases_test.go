@@ -279,3 +279,50 @@ func procStat(path string) (comm string, fields []string) {
 	}
 	return s[open+1 : end], strings.Fields(s[end+1:])
 }
+
+// TestInterruptDuringUnpack presses Ctrl-C while the first build with an
+// image unpacks its root filesystem: the partial tree is removed, no root
+// filesystem is cached, and reprobox exits 130.
+func TestInterruptDuringUnpack(t *testing.T) {
+	src, image := needImage(t)
+	data := filepath.Join(t.TempDir(), "data")
+	if r := reprobox(t, ".", "image", "import", filepath.Join(src, "oci"), "--data-dir", data); r.code != 0 {
+		t.Fatalf("import: exit %d\n%s", r.code, r.stderr)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	cmd := exec.Command(os.Args[0], "build", "--image", image, "--data-dir", data, "--out", out, "--artifact", "x", "--", "true")
+	cmd.Dir = fixture("reproducible")
+	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
+	var errb lockedBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Unpacking: the partial tree has its /usr.
+	unpacking := func() bool {
+		m, _ := filepath.Glob(filepath.Join(data, "rootfs", ".tmp-*", "usr"))
+		return len(m) > 0
+	}
+	for deadline := time.Now().Add(3 * time.Minute); !unpacking(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) || cmd.ProcessState != nil {
+			_ = cmd.Process.Kill()
+			t.Fatalf("the build never unpacked its root filesystem:\n%s", errb.String())
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, cmd); code != exitInterrupted || !strings.Contains(errb.String(), "interrupted by SIGINT") {
+		t.Errorf("exit %d, want %d naming SIGINT\n%s", code, exitInterrupted, errb.String())
+	}
+	if strings.Contains(errb.String(), "reprobox: building ") {
+		t.Fatalf("the unpack completed after SIGINT: it does not stop when interrupted\n%s", errb.String())
+	}
+	left, _ := os.ReadDir(filepath.Join(data, "rootfs"))
+	for _, e := range left {
+		t.Errorf("an interrupted unpack left %s", e.Name())
+	}
+	if _, err := os.Lstat(out); err == nil {
+		t.Errorf("an interrupted build wrote %s", out)
+	}
+}
