@@ -128,8 +128,11 @@ func Build(ctx context.Context, s *Store, opts BuildOptions) (Image, error) {
 		"SOURCE_DATE_EPOCH="+strconv.FormatInt(o.SourceDateEpoch, 10),
 		"LC_ALL=C.UTF-8", "TZ=UTC")
 	// mmdebstrap cleans up its mounts and chroot on SIGTERM; SIGKILL would
-	// leave them behind.
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	// leave them behind. It waits for the running apt or dpkg to end first:
+	// its own process group lets the SIGTERM reach them too (and keeps a
+	// terminal's Ctrl-C from reaching them before reprobox decides).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 	cmd.WaitDelay = time.Minute
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -149,6 +152,10 @@ func Build(ctx context.Context, s *Store, opts BuildOptions) (Image, error) {
 	}
 	werr := cmd.Wait()
 	tail.flush()
+	if werr != nil && ctx.Err() != nil {
+		// Whatever of the group outlived mmdebstrap.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 	if werr != nil {
 		if layer.blob.path != "" {
 			os.Remove(layer.blob.path)

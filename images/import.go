@@ -120,7 +120,7 @@ func (s *Store) Import(ctx context.Context, path string, name string) ([]Image, 
 			if err != nil {
 				return fail(err)
 			}
-			err = stage(rc, l.desc)
+			err = stage(ctxReader{ctx, rc}, l.desc)
 			rc.Close()
 			if err != nil {
 				return fail(err)
@@ -132,6 +132,9 @@ func (s *Store) Import(ctx context.Context, path string, name string) ([]Image, 
 		if err := stage(bytes.NewReader(f.manifestBytes), v1.Descriptor{Digest: f.digest, Size: int64(len(f.manifestBytes))}); err != nil {
 			return fail(err)
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		return fail(context.Cause(ctx))
 	}
 	unlock, err := s.lockIndex()
 	if err != nil {

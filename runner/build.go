@@ -233,7 +233,7 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 	if err := os.Mkdir(support, 0o755); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
-	lower, err := p.snapshot(r.WorkDir, s.SourceDateEpoch, s.UID, s.GID, r.Progress)
+	lower, err := p.snapshot(ctx, r.WorkDir, s.SourceDateEpoch, s.UID, s.GID, r.Progress)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -53,8 +54,14 @@ func LoadConfig(dir string) (cfg Config, found bool, err error) {
 		return Config{}, false, fmt.Errorf("runner: read %s: %w", path, err)
 	}
 	md, err := toml.Decode(string(data), &cfg)
+	if perr := (toml.ParseError{}); errors.As(err, &perr) {
+		return Config{}, true, fmt.Errorf("%w: %s:%d:%d: %s", ErrConfig, path, perr.Position.Line, perr.Position.Col, perr.Message)
+	}
 	if err != nil {
-		return Config{}, true, fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+		return Config{}, true, fmt.Errorf("%w: %s: %s", ErrConfig, path, strings.TrimPrefix(err.Error(), "toml: "))
+	}
+	if md.IsDefined("cpus") && cfg.CPUs < 1 {
+		return Config{}, true, fmt.Errorf("%w: %s: cpus = %d: a build needs at least 1 CPU (leave cpus out for the default, 2)", ErrConfig, path, cfg.CPUs)
 	}
 	if undec := md.Undecoded(); len(undec) > 0 {
 		keys := make([]string, len(undec))
@@ -76,9 +83,21 @@ func (c *Config) Validate() error {
 	case len(c.Artifacts) == 0:
 		return fmt.Errorf("%w: no artifacts: set artifacts = [\"target/release/NAME\"] in %s or pass --artifact", ErrConfig, ConfigFile)
 	case c.CPUs < 0:
-		return fmt.Errorf("%w: cpus = %d", ErrConfig, c.CPUs)
+		return fmt.Errorf("%w: cpus = %d: a build needs at least 1 CPU", ErrConfig, c.CPUs)
+	case c.CPUs > runtime.NumCPU():
+		return fmt.Errorf("%w: cpus = %d, but this machine has %d CPUs (nproc): choose at most %d", ErrConfig, c.CPUs, runtime.NumCPU(), runtime.NumCPU())
+	case c.SourceDateEpoch != nil && (*c.SourceDateEpoch <= 0 || *c.SourceDateEpoch > maxSourceDateEpoch):
+		return fmt.Errorf("%w: source_date_epoch = %d is not a time after 1970 and before the year 10000 in seconds since the epoch (git log -1 --format=%%ct prints one)", ErrConfig, *c.SourceDateEpoch)
+	case c.Command[0] == "":
+		return fmt.Errorf("%w: the build command's program is an empty string: command = [\"cargo\", \"build\", ...]", ErrConfig)
+	}
+	if err := noNUL(c); err != nil {
+		return err
 	}
 	for _, a := range c.Artifacts {
+		if a == "" {
+			return fmt.Errorf("%w: an artifact glob is empty: artifacts = [\"target/release/NAME\"]", ErrConfig)
+		}
 		if filepath.IsAbs(a) || slices.Contains(strings.Split(filepath.ToSlash(a), "/"), "..") {
 			return fmt.Errorf("%w: artifact %q must be relative to the build directory, without \"..\" components", ErrConfig, a)
 		}
@@ -101,6 +120,41 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.timeout(); err != nil {
 		return err
+	}
+	return nil
+}
+
+// maxSourceDateEpoch is 9999-12-31T23:59:59Z: later times have no four-digit
+// year, which tar, zip and ar headers and most tools cannot represent.
+const maxSourceDateEpoch = 253402300799
+
+// noNUL refuses NUL bytes in what reaches the build as C strings or becomes a
+// path: a NUL would cut the string short or fail deep in the sandbox.
+func noNUL(c *Config) error {
+	check := func(what, v string) error {
+		if strings.ContainsRune(v, 0) {
+			return fmt.Errorf("%w: %s %q contains a NUL byte", ErrConfig, what, v)
+		}
+		return nil
+	}
+	var errs []error
+	errs = append(errs, check("image", c.Image))
+	for _, a := range c.Command {
+		errs = append(errs, check("command argument", a))
+	}
+	for _, a := range c.Artifacts {
+		errs = append(errs, check("artifact", a))
+	}
+	for _, e := range c.Exclude {
+		errs = append(errs, check("exclude", e))
+	}
+	for k, v := range c.Env {
+		errs = append(errs, check("env."+k, v))
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }

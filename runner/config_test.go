@@ -48,6 +48,13 @@ command = ["true"]
 artifacts = ["x"]
 [env]
 LD_PRELOAD = "/x.so"`, "env.LD_PRELOAD"},
+		{"cpus 0", "image = \"x\"\ncommand = [\"true\"]\nartifacts = [\"x\"]\ncpus = 0\n", "cpus = 0"},
+		{"cpus beyond the machine", "image = \"x\"\ncommand = [\"true\"]\nartifacts = [\"x\"]\ncpus = 100000\n", "nproc"},
+		{"source date 0", "image = \"x\"\ncommand = [\"true\"]\nartifacts = [\"x\"]\nsource_date_epoch = 0\n", "source_date_epoch = 0"},
+		{"source date after 9999", "image = \"x\"\ncommand = [\"true\"]\nartifacts = [\"x\"]\nsource_date_epoch = 253402300800\n", "year 10000"},
+		{"empty program", "image = \"x\"\ncommand = [\"\", \"a\"]\nartifacts = [\"x\"]\n", "empty string"},
+		{"NUL in env", "image = \"x\"\ncommand = [\"true\"]\nartifacts = [\"x\"]\nenv = { A = \"\\u0000\" }\n", "NUL byte"},
+		{"position of a syntax error", "image = \"x\"\ncommand = [\"true\"\n", "reprobox.toml:2:18: expected a comma"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

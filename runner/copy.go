@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,13 +16,16 @@ import (
 // modification times clamped to sde, and everything owned by uid:gid so that the
 // build user can write it. Top-level entries named in exclude are skipped. Other
 // file types (sockets, devices, fifos) are errors: a build source has none.
-// It returns how many files and bytes it copied.
-func copyTree(src, dst string, exclude []string, sde int64, uid, gid int) (files, bytes int64, err error) {
+// It returns how many files and bytes it copied, and stops when ctx is done.
+func copyTree(ctx context.Context, src, dst string, exclude []string, sde int64, uid, gid int) (files, bytes int64, err error) {
 	clamp := time.Unix(sde, 0)
 	var dirs []string // directories whose mtimes are set after their contents
 	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
+		}
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
 		}
 		rel, err := filepath.Rel(src, path)
 		if err != nil {

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -78,8 +79,8 @@ func WriteJSON(w io.Writer, v any) error {
 // paths, SHA256SUMS (only when the build succeeded), record.json and build.log.
 // It assembles everything in a sibling directory and renames it into place, so
 // out is never left half written; an existing out is replaced only when it is a
-// reprobox output directory.
-func WriteOut(p *Plan, o *Outcome, out string) error {
+// reprobox output directory. It stops between artifacts when ctx is done.
+func WriteOut(ctx context.Context, p *Plan, o *Outcome, out string) error {
 	if err := checkOutDir(out); err != nil {
 		return err
 	}
@@ -103,6 +104,9 @@ func WriteOut(p *Plan, o *Outcome, out string) error {
 	var sums strings.Builder
 	if o.OK() {
 		for _, a := range o.Artifacts {
+			if ctx.Err() != nil {
+				return fmt.Errorf("runner: output directory: %w", context.Cause(ctx))
+			}
 			dst := filepath.Join(tmp, "artifacts", filepath.FromSlash(a.Path))
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				return fmt.Errorf("runner: output directory: %w", err)

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -27,7 +28,7 @@ type snapshots struct {
 // snapshot returns the pristine copy of the source owned by uid:gid with
 // mtimes clamped to sde, making it on first use and saying so on progress
 // (nil: silently).
-func (p *Plan) snapshot(workDir string, sde int64, uid, gid uint32, progress io.Writer) (string, error) {
+func (p *Plan) snapshot(ctx context.Context, workDir string, sde int64, uid, gid uint32, progress io.Writer) (string, error) {
 	p.snaps.mu.Lock()
 	defer p.snaps.mu.Unlock()
 	if p.snaps.byID == nil {
@@ -53,7 +54,7 @@ func (p *Plan) snapshot(workDir string, sde int64, uid, gid uint32, progress io.
 		fmt.Fprintf(progress, "reprobox: copying the source into a pristine snapshot owned by %d:%d\n", uid, gid)
 	}
 	start := time.Now()
-	files, bytes, err := copyTree(p.Project, path, p.Config.excludes(p.outRel), sde, int(uid), int(gid))
+	files, bytes, err := copyTree(ctx, p.Project, path, p.Config.excludes(p.outRel), sde, int(uid), int(gid))
 	if err != nil {
 		os.RemoveAll(path)
 		return "", err

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprobox/reprobox/images"
+	"github.com/reprobox/reprobox/internal/human"
 	"github.com/reprobox/reprobox/runner"
 	"github.com/reprobox/reprobox/sandbox/libcontainer"
 )
@@ -57,6 +59,20 @@ func (f *projectFlags) load(cmd *cobra.Command, args []string) (dir string, cfg 
 	if len(pos) == 1 {
 		dir = pos[0]
 	}
+	if dash >= 0 && len(command) == 0 {
+		return "", cfg, false, usageErrorf("nothing after --: give the build command after -- (or leave out -- to use the command in %s)", runner.ConfigFile)
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return "", cfg, false, usageErrorf("project directory %s: %v", dir, errors.Unwrap(err))
+	} else if !st.IsDir() {
+		return "", cfg, false, usageErrorf("project %s is not a directory: give the directory that holds %s", dir, runner.ConfigFile)
+	}
+	if cmd.Flags().Changed("cpus") && f.cpus < 1 {
+		return "", cfg, false, usageErrorf("--cpus %d: a build needs at least 1 CPU", f.cpus)
+	}
+	if f.out == "" {
+		return "", cfg, false, usageErrorf("--out is empty: give the output directory")
+	}
 	cfg, _, err = runner.LoadConfig(dir)
 	if err != nil {
 		return "", cfg, false, err
@@ -78,6 +94,10 @@ func (f *projectFlags) load(cmd *cobra.Command, args []string) (dir string, cfg 
 	}
 	if len(command) > 0 {
 		cfg.Command = command
+	}
+	// Checked before anything is opened or written.
+	if err := cfg.Validate(); err != nil {
+		return "", cfg, false, err
 	}
 	return dir, cfg, imageFromFlag, nil
 }
@@ -128,7 +148,9 @@ The project is DIR (default .), configured by DIR/reprobox.toml:
 
 Flags override the file; a build command after -- overrides command.
 Exit status: 0 built, 1 the build failed or an artifact is missing, 2 usage or
-config error, 3 reprobox or the sandbox failed.`,
+config error, 3 reprobox or the sandbox failed, 130 interrupted (SIGINT, SIGTERM,
+SIGHUP, or SIGPIPE on a closed stdout or stderr; the build is killed and
+everything it made removed).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, cfg, fromFlag, err := f.load(cmd, args)
 			if err != nil {
@@ -167,7 +189,14 @@ func runBuild(ctx context.Context, cmd *cobra.Command, dir string, cfg runner.Co
 		return err
 	}
 	defer o.Remove()
-	if err := runner.WriteOut(plan, o, out); err != nil {
+	if o.OK() {
+		var size int64
+		for _, a := range o.Artifacts {
+			size += a.Size
+		}
+		fmt.Fprintf(stderr, "reprobox: copying %d artifact(s), %s, to %s\n", len(o.Artifacts), human.Bytes(size), out)
+	}
+	if err := runner.WriteOut(ctx, plan, o, out); err != nil {
 		return err
 	}
 	if !o.OK() {

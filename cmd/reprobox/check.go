@@ -48,7 +48,9 @@ Kept under --out: control/ (the control's artifacts), variant/ (all factors
 perturbed), variants/CULPRIT/ (each culprit's own build), report.json.
 
 Exit status: 0 reproducible, 1 not reproducible or nondeterministic (or the
-control build failed), 2 usage or config error, 3 reprobox or the sandbox failed.`,
+control build failed), 2 usage or config error, 3 reprobox or the sandbox failed,
+130 interrupted (SIGINT, SIGTERM, SIGHUP, or SIGPIPE on a closed stdout or
+stderr; every build is killed and everything the check made removed).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir, cfg, fromFlag, err := f.load(cmd, args)
 			if err != nil {
@@ -61,8 +63,11 @@ control build failed), 2 usage or config error, 3 reprobox or the sandbox failed
 			if err != nil {
 				return usageErrorf("--vary: %v", err)
 			}
-			if jobs < 0 || repeats < 0 {
-				return usageErrorf("--jobs and --repeats must not be negative")
+			if jobs < 0 || repeats < 0 || evidence < 0 {
+				return usageErrorf("--jobs, --repeats and --evidence-lines must not be negative")
+			}
+			if cmd.Flags().Changed("jobs") && jobs == 0 {
+				return usageErrorf("--jobs 0: at least one build must run at a time (leave --jobs out for host CPUs / build CPUs)")
 			}
 			r, err := newRunner(cmd)
 			if err != nil {

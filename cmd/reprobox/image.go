@@ -31,6 +31,7 @@ Exit status: 0 success, 2 usage error (bad flags, an unknown or malformed
 reference, an invalid or hostile image), 3 failure of reprobox itself.`,
 	}
 	cmd.AddCommand(newImageBuildCmd(), newImageImportCmd(), newImageLsCmd(), newImageInspectCmd(), newImageRmCmd())
+	commandGroup(cmd)
 	return cmd
 }
 
@@ -150,18 +151,19 @@ image). Prints the pinned reference of each imported image. An image a name had
 before stays in the store, untagged, so configs pinned to it keep building.`,
 		Args: exactArgs(1, "one PATH"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runImageImport(cmd.Context(), cmd.OutOrStdout(), dataDir(cmd), args[0], name)
+			return runImageImport(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), dataDir(cmd), args[0], name)
 		},
 	}
 	cmd.Flags().StringVar(&name, "name", "", "name to store the image under (default: the name in the source)")
 	return cmd
 }
 
-func runImageImport(ctx context.Context, stdout io.Writer, dir, path, name string) error {
+func runImageImport(ctx context.Context, stdout, stderr io.Writer, dir, path, name string) error {
 	s, err := images.Open(dir)
 	if err != nil {
 		return err
 	}
+	fmt.Fprintf(stderr, "reprobox: importing %s, verifying every blob\n", path)
 	imgs, err := s.Import(ctx, path, name)
 	if err != nil {
 		return err

@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -20,10 +20,10 @@ func main() {
 	// starts this binary as "reprobox init" inside the new namespaces.
 	libcontainer.MaybeInit()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	handleSignals(cancel)
 	err := newRootCmd().ExecuteContext(ctx)
-	stop()
-	os.Exit(exitCode(err))
+	os.Exit(exitCode(err, context.Cause(ctx)))
 }
 
 // Exit statuses, shared by every command (see the README).
@@ -32,7 +32,7 @@ const (
 	exitUnreproducible = 1   // a check found differing output, or a build failed
 	exitUsage          = 2   // bad flags, config or input
 	exitTool           = 3   // reprobox or the sandbox failed
-	exitInterrupted    = 130 // Ctrl-C or SIGTERM, as shells report SIGINT
+	exitInterrupted    = 130 // SIGINT, SIGTERM, SIGHUP or a closed output, as shells report SIGINT
 )
 
 // errUsage marks errors caused by the user's flags, config or input.
@@ -49,8 +49,9 @@ type exitError struct{ code int }
 
 func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
-// exitCode is the one place where errors become exit statuses.
-func exitCode(err error) int {
+// exitCode is the one place where errors become exit statuses. interrupted
+// is the cause of the run's cancellation (a *signalError), or nil.
+func exitCode(err, interrupted error) int {
 	var ee *exitError
 	switch {
 	case err == nil:
@@ -58,8 +59,18 @@ func exitCode(err error) int {
 	case errors.As(err, &ee):
 		return ee.code
 	}
-	if errors.Is(err, context.Canceled) {
-		fmt.Fprintln(os.Stderr, "reprobox: interrupted; the build was stopped and its containers, mounts and work directories removed")
+	var se *signalError
+	if errors.Is(err, syscall.EPIPE) && interrupted == nil && outputClosed() {
+		// Our stdout or stderr lost its reader before the SIGPIPE handler
+		// could say so: the same end, whichever came first.
+		interrupted = &signalError{sig: syscall.SIGPIPE, output: true}
+	}
+	if errors.As(interrupted, &se) || errors.As(err, &se) || errors.Is(err, context.Canceled) {
+		why := "interrupted"
+		if se != nil {
+			why = se.Error()
+		}
+		fmt.Fprintf(os.Stderr, "reprobox: %s; stopped, and what the run made (containers, mounts, work directories, partial files) removed\n", why)
 		return exitInterrupted
 	}
 	fmt.Fprintln(os.Stderr, "reprobox:", err)
@@ -85,7 +96,26 @@ environmental input normalized, and hands back its artifacts with their digests.
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}
+	commandGroup(root)
 	return root
+}
+
+// commandGroup makes cmd, which only holds subcommands, refuse an unknown
+// subcommand with a usage error: cobra's own error is not one, and a group
+// without a Run prints its help and exits 0 whatever follows it.
+func commandGroup(cmd *cobra.Command) {
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += "; did you mean " + strings.Join(s, " or ") + "?"
+		}
+		return usageErrorf("%s (%s --help lists the commands)", msg, cmd.CommandPath())
+	}
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
 }
 
 // subcommands is filled by each command's file in its init function, so that
