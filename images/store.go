@@ -404,7 +404,7 @@ func (s *Store) readBlob(d v1.Descriptor) ([]byte, error) {
 	if d.Size > maxJSONBlob {
 		return nil, fmt.Errorf("%w: blob %s: %d bytes is too large for metadata", ErrInvalid, d.Digest, d.Size)
 	}
-	f, err := os.Open(s.blobPath(d.Digest))
+	f, err := openRegular(s.ociDir(), blobFile(d.Digest))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: blob %s is missing from the store", ErrNotFound, d.Digest)
 	} else if err != nil {
