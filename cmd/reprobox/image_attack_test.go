@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/reprobox/reprobox/internal/testenv"
 )
 
 // hostileImage writes an OCI layout of the default image plus one layer an
@@ -215,4 +217,69 @@ func TestHostileImageAttacks(t *testing.T) {
 			t.Errorf("root filesystems left after rm: %v", des)
 		}
 	})
+}
+
+// TestImagePasswdFIFO: an image whose /etc/passwd is a FIFO. reprobox reads
+// the file on the host to add the build user; opening a FIFO for reading
+// would wait forever for a writer. The build must be refused at once, naming
+// the file, with exit 2.
+func TestImagePasswdFIFO(t *testing.T) {
+	testenv.NeedRoot(t)
+	dir := t.TempDir()
+	var layer bytes.Buffer
+	tw := tar.NewWriter(&layer)
+	for _, h := range []*tar.Header{
+		{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "etc/passwd", Typeflag: tar.TypeFifo, Mode: 0o644},
+		{Name: "etc/group", Typeflag: tar.TypeReg, Mode: 0o644},
+	} {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.Close()
+	blob := func(data []byte) (string, int) {
+		sum := sha256.Sum256(data)
+		p := filepath.Join(dir, "blobs", "sha256", hex.EncodeToString(sum[:]))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return "sha256:" + hex.EncodeToString(sum[:]), len(data)
+	}
+	ld, ls := blob(layer.Bytes())
+	cfg, _ := json.Marshal(map[string]any{"architecture": "amd64", "os": "linux",
+		"rootfs": map[string]any{"type": "layers", "diff_ids": []string{ld}}})
+	cd, cs := blob(cfg)
+	man, _ := json.Marshal(map[string]any{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+		"layers": []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}}})
+	md, ms := blob(man)
+	idx, _ := json.Marshal(map[string]any{"schemaVersion": 2,
+		"manifests": []any{map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms}}})
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), idx, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	store := t.TempDir()
+	if r := reprobox(t, ".", "image", "import", dir, "--name", "test/fifo-passwd", "--data-dir", store); r.code != 0 {
+		t.Fatalf("import: exit %d: %s", r.code, r.stderr)
+	}
+	done := make(chan result, 1)
+	go func() {
+		done <- reprobox(t, fixture("reproducible"), "build", "--image", "test/fifo-passwd", "--data-dir", store,
+			"--out", filepath.Join(t.TempDir(), "out"), "--artifact", "x", "--", "true")
+	}()
+	select {
+	case r := <-done:
+		if r.code != 2 || !strings.Contains(r.stderr, "/etc/passwd is a FIFO") {
+			t.Errorf("build in an image whose /etc/passwd is a FIFO: exit %d: %s", r.code, r.stderr)
+		}
+	case <-time.After(3 * time.Minute):
+		t.Fatal("the build hangs on the image's FIFO /etc/passwd")
+	}
 }
