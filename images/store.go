@@ -396,6 +396,17 @@ func checkDescriptor(d v1.Descriptor) error {
 	return nil
 }
 
+// openBlob opens a blob of the store for reading. The blob is not trusted on
+// re-read: it must be a regular file, not a link (or a FIFO, which would
+// block); the store's own directories may be links.
+func (s *Store) openBlob(d digest.Digest) (*os.File, error) {
+	f, err := openRegular(filepath.Dir(s.blobPath(d)), d.Encoded())
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", d, err)
+	}
+	return f, nil
+}
+
 // readBlob reads a small blob and verifies its size and digest.
 func (s *Store) readBlob(d v1.Descriptor) ([]byte, error) {
 	if err := checkDescriptor(d); err != nil {
@@ -404,7 +415,7 @@ func (s *Store) readBlob(d v1.Descriptor) ([]byte, error) {
 	if d.Size > maxJSONBlob {
 		return nil, fmt.Errorf("%w: blob %s: %d bytes is too large for metadata", ErrInvalid, d.Digest, d.Size)
 	}
-	f, err := openRegular(s.ociDir(), blobFile(d.Digest))
+	f, err := s.openBlob(d.Digest)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: blob %s is missing from the store", ErrNotFound, d.Digest)
 	} else if err != nil {

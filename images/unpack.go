@@ -4,7 +4,7 @@ import (
 	"archive/tar"
 	"bufio"
 	"bytes"
-	"compress/gzip"
+
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/opencontainers/go-digest"
 	v1 "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sys/unix"
@@ -142,7 +143,7 @@ func (s *Store) applyLayer(ctx context.Context, u *unpacker, l v1.Descriptor, di
 	if err := checkDescriptor(l); err != nil {
 		return fmt.Errorf("images: layer: %w", err)
 	}
-	f, err := openRegular(s.ociDir(), blobFile(l.Digest))
+	f, err := s.openBlob(l.Digest)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("%w: layer blob %s is missing from the store", ErrNotFound, l.Digest)
 	} else if err != nil {
@@ -181,7 +182,9 @@ func applyLayerFile(ctx context.Context, u *unpacker, f *os.File, l v1.Descripto
 }
 
 // decompress sniffs gzip and zstd magic numbers; anything else is read as a
-// plain tar stream.
+// plain tar stream. klauspost/compress's gzip, a drop-in for the standard
+// library's (which containerd uses too), inflates with about a quarter less
+// CPU, and every layer is inflated twice: at import and at unpack.
 func decompress(r io.Reader) (io.ReadCloser, error) {
 	br := bufio.NewReaderSize(r, 1<<20)
 	magic, _ := br.Peek(4)
