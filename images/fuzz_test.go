@@ -232,3 +232,28 @@ func FuzzImportArchive(f *testing.F) {
 		}
 	})
 }
+
+// FuzzValidateMatchesUnpack checks that Import's validation (the unpacker
+// over a memTree) and Rootfs (the unpacker over a directory) accept and
+// refuse the same layers with the same words: one set of rules.
+func FuzzValidateMatchesUnpack(f *testing.F) {
+	if os.Geteuid() != 0 {
+		f.Skip("needs root to set ownership")
+	}
+	addSeeds(f, "layers/*.tar")
+	f.Add(gz(f, tarOf(f, file("a", "a"))))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		limits := Limits{MaxBytes: 8 << 20, MaxEntries: 1000, MaxRatio: 100, RatioFloor: 1 << 20}
+		d := digest.FromBytes(data)
+		host := &unpacker{root: t.TempDir(), limits: limits}
+		_, herr := host.applyStream(context.Background(), bytes.NewReader(data), d, int64(len(data)))
+		mem := &unpacker{fs: newMemTree(), limits: limits}
+		_, merr := mem.applyStream(context.Background(), bytes.NewReader(data), d, int64(len(data)))
+		if (herr == nil) != (merr == nil) || errors.Is(herr, ErrInvalid) != errors.Is(merr, ErrInvalid) {
+			t.Fatalf("unpack: %v\nvalidate: %v", herr, merr)
+		}
+		if errors.Is(herr, ErrInvalid) && herr.Error() != merr.Error() {
+			t.Fatalf("different words:\nunpack: %v\nvalidate: %v", herr, merr)
+		}
+	})
+}

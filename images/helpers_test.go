@@ -252,6 +252,30 @@ func importLayers(t testing.TB, s *Store, name string, layers ...testLayer) Imag
 	return imgs[0]
 }
 
+// plantLayers puts a one-image layout of layers into s under name without
+// Import's checks, as a store changed behind reprobox's back would hold it.
+func plantLayers(t testing.TB, s *Store, name string, layers ...testLayer) Image {
+	t.Helper()
+	b := blobs{}
+	img := b.image(t, testImage{layers: layers})
+	var staged []stagedBlob
+	for _, data := range b {
+		sb, _, err := s.stageBytes(data, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		staged = append(staged, sb)
+	}
+	if err := s.addImage(name, img.manifest, staged); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Resolve(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // snapshot describes every file under dir except the lock files: path,
 // type, mode, size and content digest.
 func snapshot(t testing.TB, dir string) string {

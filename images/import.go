@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/opencontainers/go-digest"
 	specs "github.com/opencontainers/image-spec/specs-go"
@@ -94,9 +95,9 @@ func (s *Store) Import(ctx context.Context, path string, name string) ([]Image, 
 
 	// Stage every blob, then commit them all with the names under one lock.
 	var staged []stagedBlob
-	stagedDigests := map[digest.Digest]bool{}
+	stagedDigests := map[digest.Digest]string{} // to its staged file
 	stage := func(r io.Reader, d v1.Descriptor) error {
-		if stagedDigests[d.Digest] {
+		if stagedDigests[d.Digest] != "" {
 			return nil
 		}
 		b, _, err := s.stageBlob(r, d)
@@ -104,7 +105,7 @@ func (s *Store) Import(ctx context.Context, path string, name string) ([]Image, 
 			return err
 		}
 		staged = append(staged, b)
-		stagedDigests[d.Digest] = true
+		stagedDigests[d.Digest] = b.path
 		return nil
 	}
 	fail := func(err error) ([]Image, error) {
@@ -125,6 +126,9 @@ func (s *Store) Import(ctx context.Context, path string, name string) ([]Image, 
 			if err != nil {
 				return fail(err)
 			}
+		}
+		if err := s.validateLayers(ctx, f, stagedDigests); err != nil {
+			return fail(err)
 		}
 		if err := stage(bytes.NewReader(f.configBytes), f.manifest.Config); err != nil {
 			return fail(err)
@@ -551,8 +555,15 @@ func (s *Store) openSource(p string) (source, error) {
 	if fi.IsDir() {
 		return dirSource(p), nil
 	}
-	f, err := os.Open(p)
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: import %s: a %s, not an archive or a layout directory", ErrInvalid, p, fileType(uint32(fi.Sys().(*syscall.Stat_t).Mode)))
+	}
+	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_CLOEXEC, 0)
 	if err != nil {
+		return nil, fmt.Errorf("images: import: %w", err)
+	}
+	if err := checkRegular(f, p); err != nil { // replaced since the stat
+		f.Close()
 		return nil, fmt.Errorf("images: import: %w", err)
 	}
 	var magic [2]byte
@@ -596,25 +607,26 @@ func (s *Store) gunzipToTemp(r io.Reader) (*os.File, error) {
 
 type dirSource string
 
+// has reports whether name exists, whatever it is: open says what is wrong
+// with it.
 func (d dirSource) has(name string) bool {
-	fi, err := os.Stat(filepath.Join(string(d), filepath.FromSlash(name)))
-	return err == nil && fi.Mode().IsRegular()
+	_, err := os.Lstat(filepath.Join(string(d), filepath.FromSlash(name)))
+	return err == nil
 }
 
+// open opens a regular file of the directory. No symbolic link is followed
+// (a layout has no need of them, and one could point anywhere on the host),
+// and a FIFO, device or socket is refused by name, never opened.
 func (d dirSource) open(name string) (io.ReadCloser, error) {
 	c, err := cleanArchivePath(name)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(filepath.Join(string(d), filepath.FromSlash(c)))
+	f, err := openRegular(string(d), c)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s is missing", ErrInvalid, name)
 	} else if err != nil {
 		return nil, err
-	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("%w: %s is not a regular file", ErrInvalid, name)
 	}
 	return f, nil
 }

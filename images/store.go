@@ -396,6 +396,17 @@ func checkDescriptor(d v1.Descriptor) error {
 	return nil
 }
 
+// openBlob opens a blob of the store for reading. The blob is not trusted on
+// re-read: it must be a regular file, not a link (or a FIFO, which would
+// block); the store's own directories may be links.
+func (s *Store) openBlob(d digest.Digest) (*os.File, error) {
+	f, err := openRegular(filepath.Dir(s.blobPath(d)), d.Encoded())
+	if err != nil {
+		return nil, fmt.Errorf("blob %s: %w", d, err)
+	}
+	return f, nil
+}
+
 // readBlob reads a small blob and verifies its size and digest.
 func (s *Store) readBlob(d v1.Descriptor) ([]byte, error) {
 	if err := checkDescriptor(d); err != nil {
@@ -404,7 +415,7 @@ func (s *Store) readBlob(d v1.Descriptor) ([]byte, error) {
 	if d.Size > maxJSONBlob {
 		return nil, fmt.Errorf("%w: blob %s: %d bytes is too large for metadata", ErrInvalid, d.Digest, d.Size)
 	}
-	f, err := os.Open(s.blobPath(d.Digest))
+	f, err := s.openBlob(d.Digest)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: blob %s is missing from the store", ErrNotFound, d.Digest)
 	} else if err != nil {
@@ -693,8 +704,9 @@ func (s *Store) List() ([]Image, error) {
 // Remove removes an image name: "name" removes that name, "name@sha256:…"
 // removes the name only if it points at that digest, and "sha256:…" removes
 // every name of that manifest. Blobs and cached root filesystems that no
-// remaining image uses are deleted; a root filesystem still mounted by a
-// running sandbox must not be removed.
+// remaining image uses are deleted. If a build holds a Lease on an image
+// whose root filesystem would go, Remove changes nothing and returns an error
+// wrapping ErrInUse that names the build and its pid.
 func (s *Store) Remove(ref string) error {
 	r, err := ParseReference(ref)
 	if err != nil {
@@ -722,15 +734,38 @@ func (s *Store) Remove(ref string) error {
 	if len(kept) == len(entries) {
 		return fmt.Errorf("images: remove: %w: %s", ErrNotFound, r)
 	}
+	// The manifests no entry keeps lose their root filesystems: refuse,
+	// before changing anything, if a build holds a lease on one.
+	held := map[string]bool{}
+	var releases []func()
+	defer func() {
+		for _, release := range releases {
+			release()
+		}
+	}()
+	for _, e := range entries {
+		hex := e.Desc.Digest.Encoded()
+		if held[hex] || slices.ContainsFunc(kept, func(k indexEntry) bool { return k.Desc.Digest == e.Desc.Digest }) {
+			continue
+		}
+		release, err := s.acquireRemoval(hex, r.String())
+		if err != nil {
+			return err
+		}
+		held[hex] = true
+		releases = append(releases, release)
+	}
 	if err := s.writeIndex(kept); err != nil {
 		return fmt.Errorf("images: write index: %w", err)
 	}
-	return s.gc(kept)
+	return s.gc(kept, held)
 }
 
 // gc deletes blobs and root filesystems that no entry uses. The caller holds
-// the index lock. Blobs it cannot read are kept.
-func (s *Store) gc(entries []indexEntry) error {
+// the index lock, and the removal locks of the manifest hexes in held; any
+// other root filesystem a build holds a lease on is kept. Blobs it cannot
+// read are kept.
+func (s *Store) gc(entries []indexEntry, held map[string]bool) error {
 	used := map[digest.Digest]bool{}
 	manifests := map[string]bool{}
 	for _, e := range entries {
@@ -775,6 +810,16 @@ func (s *Store) gc(entries []indexEntry) error {
 		}
 		if strings.HasPrefix(name, ".") || manifests[name] {
 			continue
+		}
+		if !held[name] {
+			release, err := s.acquireRemoval(name, "sha256:"+name)
+			if errors.Is(err, ErrInUse) {
+				s.log.Info("images: keeping a root filesystem a build uses", "digest", "sha256:"+name, "err", err)
+				continue
+			} else if err != nil {
+				return fmt.Errorf("images: gc: %w", err)
+			}
+			defer release()
 		}
 		if err := s.removeRootfs(name); err != nil {
 			return err

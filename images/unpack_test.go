@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/opencontainers/go-digest"
 )
 
 func TestRootfsLayers(t *testing.T) {
@@ -219,26 +221,42 @@ func TestRootfsHostile(t *testing.T) {
 			if tt.raw != nil {
 				layers = append(layers, testLayer{blob: tt.raw, diffID: digestOf(tt.raw), mediaType: "application/vnd.oci.image.layer.v1.tar+gzip"})
 			}
-			img := importLayers(t, s, "test/hostile", layers...)
+			check := func(op string, err error, last digest.Digest) {
+				t.Helper()
+				if err == nil {
+					t.Fatalf("%s accepted a hostile layer", op)
+				}
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("%s: error does not wrap ErrInvalid: %v", op, err)
+				}
+				msg := err.Error()
+				if tt.entry != "" && !strings.Contains(msg, fmt.Sprintf("%q", tt.entry)) {
+					t.Errorf("%s: error does not name entry %q: %v", op, tt.entry, err)
+				}
+				if !strings.Contains(msg, tt.what) {
+					t.Errorf("%s: error does not say %q: %v", op, tt.what, err)
+				}
+				if !strings.Contains(msg, last.String()) {
+					t.Errorf("%s: error does not name layer %s: %v", op, last, err)
+				}
+			}
+
+			// Import refuses it, and the store keeps nothing of it.
+			importLayers(t, s, "test/existing", gzLayer(t, tarOf(t, file("ok", "ok"))))
+			dir, built := layoutOf(t, "test/hostile", layers...)
 			before := snapshot(t, s.Dir())
-			_, err := s.Rootfs(context.Background(), img)
-			if err == nil {
-				t.Fatal("Rootfs accepted a hostile layer")
+			_, err := s.Import(context.Background(), dir, "")
+			check("Import", err, built.layers[len(built.layers)-1].Digest)
+			if after := snapshot(t, s.Dir()); after != before {
+				t.Errorf("a refused import changed the store:\nbefore:\n%s\nafter:\n%s", before, after)
 			}
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("error does not wrap ErrInvalid: %v", err)
-			}
-			msg := err.Error()
-			if tt.entry != "" && !strings.Contains(msg, fmt.Sprintf("%q", tt.entry)) {
-				t.Errorf("error does not name entry %q: %v", tt.entry, err)
-			}
-			if !strings.Contains(msg, tt.what) {
-				t.Errorf("error does not say %q: %v", tt.what, err)
-			}
-			last := img.Manifest.Layers[len(img.Manifest.Layers)-1].Digest
-			if !strings.Contains(msg, last.String()) {
-				t.Errorf("error does not name layer %s: %v", last, err)
-			}
+
+			// Planted in the store behind Import's back, the unpacker
+			// refuses it with the same words.
+			img := plantLayers(t, s, "test/hostile", layers...)
+			before = snapshot(t, s.Dir())
+			_, err = s.Rootfs(context.Background(), img)
+			check("Rootfs", err, img.Manifest.Layers[len(img.Manifest.Layers)-1].Digest)
 			if after := snapshot(t, s.Dir()); after != before {
 				t.Errorf("store changed:\nbefore:\n%s\nafter:\n%s", before, after)
 			}

@@ -2,12 +2,17 @@ package policies
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Personality flags (personality(2)).
@@ -163,12 +168,12 @@ func cpuList(n int) string {
 
 // writeSupport writes the files the spec mounts from h.Support.
 func writeSupport(s Settings, h Host) error {
-	passwd, err := withEntry(filepath.Join(h.Rootfs, "etc/passwd"), s.User,
+	passwd, err := withEntry(h.Rootfs, "etc/passwd", s.User,
 		fmt.Sprintf("%s:x:%d:%d:reprobox build user:%s:/bin/sh", s.User, s.UID, s.GID, s.Home))
 	if err != nil {
 		return err
 	}
-	group, err := withEntry(filepath.Join(h.Rootfs, "etc/group"), s.User,
+	group, err := withEntry(h.Rootfs, "etc/group", s.User,
 		fmt.Sprintf("%s:x:%d:", s.User, s.GID))
 	if err != nil {
 		return err
@@ -199,12 +204,15 @@ func copyShim(src, dst string) error {
 	return os.WriteFile(dst, data, 0o755)
 }
 
-// withEntry returns the image's passwd or group file with entry replacing any
-// line for the same name, or appended.
-func withEntry(path, name, entry string) (string, error) {
-	data, err := os.ReadFile(path)
-	if err != nil && !os.IsNotExist(err) {
-		return "", fmt.Errorf("policies: read the image's %s: %w", filepath.Base(path), err)
+// maxImageFile bounds the image's passwd and group files read on the host.
+const maxImageFile = 1 << 20
+
+// withEntry returns the image's passwd or group file, rel inside rootfs, with
+// entry replacing any line for the same name, or appended.
+func withEntry(rootfs, rel, name, entry string) (string, error) {
+	data, err := readImageFile(rootfs, rel)
+	if err != nil {
+		return "", err
 	}
 	var out bytes.Buffer
 	for _, line := range bytes.Split(data, []byte("\n")) {
@@ -216,4 +224,89 @@ func withEntry(path, name, entry string) (string, error) {
 	}
 	out.WriteString(entry + "\n")
 	return out.String(), nil
+}
+
+// readImageFile reads rel, a file of the image, as the build would see it and
+// never a host file: the image (and its cached root filesystem, which is not
+// trusted on re-read either) controls every component of the path, and
+// reprobox reads it as root. The path is resolved with securejoin's
+// pathrs-lite (openat2 RESOLVE_IN_ROOT, or its checked emulation on older
+// kernels), so a symbolic link is followed the way it is inside the container:
+// an absolute target or ".." stops at the image's root, never on the host. A
+// link that stays in the image is allowed (images may link /etc/passwd
+// elsewhere in their tree), but what it reaches must be a regular file of at
+// most 1 MiB that any user may read (mode o+r): a FIFO, device, socket or
+// directory is refused rather than opened for reading (it could block), and
+// a file the build user could not read itself, such as the image's own
+// /etc/shadow, is refused rather than handed to it. A missing file (or a link
+// to nothing) reads as empty.
+func readImageFile(rootfs, rel string) ([]byte, error) {
+	h, err := pathrs.OpenInRoot(rootfs, rel)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("policies: the image's /%s: %w", rel, err)
+	}
+	defer h.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(h.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("policies: the image's /%s: %w", rel, err)
+	}
+	if err := checkImageFile(rel, st); err != nil {
+		return nil, err
+	}
+	// The handle is already resolved; reopening it (through a checked
+	// /proc/self/fd) follows nothing. O_NONBLOCK so that even a file swapped
+	// for a FIFO since the check cannot block the open.
+	f, err := pathrs.Reopen(h, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("policies: the image's /%s: %w", rel, err)
+	}
+	defer f.Close()
+	// The same inode, checked again on the handle that is read.
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("policies: the image's /%s: %w", rel, err)
+	}
+	if err := checkImageFile(rel, st); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxImageFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("policies: the image's /%s: %w", rel, err)
+	}
+	if len(data) > maxImageFile {
+		return nil, fmt.Errorf("policies: the image's /%s is larger than %d bytes; fix the image", rel, maxImageFile)
+	}
+	return data, nil
+}
+
+func checkImageFile(rel string, st unix.Stat_t) error {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("policies: the image's /%s is a %s, not a regular file; fix the image", rel, fileType(st.Mode))
+	}
+	if st.Mode&0o004 == 0 {
+		return fmt.Errorf("policies: the image's /%s (mode %04o) is not readable by every user, as passwd and group must be; fix the image", rel, st.Mode&0o7777)
+	}
+	if st.Size > maxImageFile {
+		return fmt.Errorf("policies: the image's /%s is larger than %d bytes; fix the image", rel, maxImageFile)
+	}
+	return nil
+}
+
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "directory"
+	case unix.S_IFIFO:
+		return "FIFO"
+	case unix.S_IFCHR:
+		return "character device"
+	case unix.S_IFBLK:
+		return "block device"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFLNK:
+		return "symbolic link"
+	}
+	return "special file"
 }

@@ -217,6 +217,12 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 		return nil, fmt.Errorf("runner: %w", err)
 	}
 	id := newID()
+	// While the lease is held, `image rm` refuses to remove the image.
+	lease, err := r.Store.Lease(p.Image, "rbx-"+id)
+	if err != nil {
+		return nil, fmt.Errorf("runner: %w", err)
+	}
+	defer lease.Release()
 	dir := filepath.Join(r.WorkDir, id)
 	if err := os.Mkdir(dir, 0o711); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
@@ -294,6 +300,9 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 	}
 	if err != nil {
 		return nil, fmt.Errorf("runner: build in sandbox: %w", err)
+	}
+	if err := lease.Check(); err != nil { // never a success on a changed root
+		return nil, fmt.Errorf("runner: %w", err)
 	}
 	o := &Outcome{Settings: s, Result: res, Dir: dir, Log: logPath, Started: started, Duration: r.now().Sub(started), unmount: unmount}
 	if timedOut {

@@ -326,7 +326,7 @@ func newImageRmCmd() *cobra.Command {
 		Long: `image rm removes a name from the store. NAME removes that name, NAME@sha256:…
 removes it only if it points at that digest, and sha256:… removes every name of
 that image. Blobs and cached root filesystems no remaining image uses are deleted.
-Do not remove an image a running build uses.`,
+An image a running build uses is refused, naming the build and its pid.`,
 		Aliases:           []string{"remove"},
 		Args:              exactArgs(1, "one image reference"),
 		ValidArgsFunction: completeImages,

@@ -8,10 +8,11 @@ import (
 )
 
 // isUsage reports whether err is the user's to fix: bad input, a bad config, an
-// unknown or unpinned image.
+// unknown or unpinned image, an image a build still uses.
 func isUsage(err error) bool {
 	return errors.Is(err, runner.ErrConfig) ||
 		errors.Is(err, images.ErrNotFound) ||
 		errors.Is(err, images.ErrNotPinned) ||
-		errors.Is(err, images.ErrInvalid)
+		errors.Is(err, images.ErrInvalid) ||
+		errors.Is(err, images.ErrInUse)
 }
