@@ -23,14 +23,15 @@ func init() { subcommands = append(subcommands, newImageCmd) }
 func newImageCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "Build, import, list, inspect and remove pinned images",
+		Short: "Build, import, export, push, pull, list, inspect and remove pinned images",
 		Long: `image manages the local image store, an OCI image layout in the data directory
 (--data-dir), with root filesystems unpacked on first use and cached by digest.
 
 Exit status: 0 success, 2 usage error (bad flags, an unknown or malformed
 reference, an invalid or hostile image), 3 failure of reprobox itself.`,
 	}
-	cmd.AddCommand(newImageBuildCmd(), newImageImportCmd(), newImageLsCmd(), newImageInspectCmd(), newImageRmCmd())
+	cmd.AddCommand(newImageBuildCmd(), newImageImportCmd(), newImageLsCmd(), newImageInspectCmd(), newImageRmCmd(),
+		newImagePushCmd(), newImagePullCmd(), newImageExportCmd())
 	return cmd
 }
 

@@ -13,5 +13,6 @@ func isUsage(err error) bool {
 	return errors.Is(err, runner.ErrConfig) ||
 		errors.Is(err, images.ErrNotFound) ||
 		errors.Is(err, images.ErrNotPinned) ||
-		errors.Is(err, images.ErrInvalid)
+		errors.Is(err, images.ErrInvalid) ||
+		errors.Is(err, images.ErrRegistry)
 }
