@@ -402,3 +402,17 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 }
 
 func (l *limitedBody) Close() error { return l.rc.Close() }
+
+// WhereFrom says how an image missing from the store could be had: pulled
+// from a registry, imported from an archive, or rebuilt from its lock.
+func WhereFrom(r Reference) string {
+	pull := "reprobox image pull REGISTRY/REPOSITORY@" + r.Digest.String()
+	if r.Name != "" && strings.Contains(r.Name, "/") && strings.ContainsAny(r.Name[:strings.Index(r.Name, "/")], ".:") {
+		// The name starts with a registry host.
+		pull = "reprobox image pull " + r.String()
+	}
+	if !r.Pinned() {
+		return "build it with `reprobox image build`, import it with `reprobox image import FILE`, or pull it with `reprobox image pull REGISTRY/REPOSITORY:TAG`"
+	}
+	return fmt.Sprintf("pull it from a registry it was pushed to (`%s`), import an archive made by `reprobox image export` (`reprobox image import FILE`), or rebuild it from the lock written when it was built (`reprobox image build --lock FILE`, which must give %s)", pull, r.Digest)
+}
