@@ -7,8 +7,9 @@ export CGO_ENABLED := 1
 DATA_DIR ?= /var/lib/reprobox
 IMAGE ?= reprobox/rust
 APT_PACKAGES := mmdebstrap disorderfs gcc zlib1g-dev git tar gzip xz-utils zstd bzip2
-# Only the tests need these: runc (start benchmark), chromium (the HTML report test).
-TEST_PACKAGES := runc chromium
+# Only the tests need these: runc (start benchmark), chromium (the HTML report test),
+# docker-registry and skopeo (image push, pull and export round trips).
+TEST_PACKAGES := runc chromium docker-registry skopeo
 BIN := ./reprobox
 
 .PHONY: demo test setup deps image bin lint bench

@@ -17,6 +17,7 @@ require (
 	github.com/opencontainers/selinux v1.13.1
 	github.com/spf13/cobra v1.10.2
 	github.com/ulikunitz/xz v0.5.17
+	golang.org/x/crypto v0.51.0
 	golang.org/x/sys v0.49.0
 )
 

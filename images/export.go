@@ -43,7 +43,7 @@ func Export(s *Store, ref, path string, format ExportFormat) (Image, error) {
 	}
 	img, err := s.Resolve(ref)
 	if err != nil {
-		return Image{}, fmt.Errorf("images: export: %w", err)
+		return Image{}, err
 	}
 	mb, err := s.readBlob(v1.Descriptor{Digest: img.Digest, Size: manifestSize(s, img)})
 	if err != nil {

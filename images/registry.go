@@ -97,7 +97,7 @@ func (o RegistryOptions) progress() io.Writer {
 func Push(ctx context.Context, s *Store, ref, dest string, opts RegistryOptions) (string, error) {
 	img, err := s.Resolve(ref)
 	if err != nil {
-		return "", fmt.Errorf("images: push: %w", err)
+		return "", err
 	}
 	if strings.Contains(dest, "@") {
 		return "", fmt.Errorf("%w: push: destination %q: want registry/repository[:tag], without a digest", ErrInvalid, dest)
