@@ -27,8 +27,10 @@ func newImageCmd() *cobra.Command {
 		Long: `image manages the local image store, an OCI image layout in the data directory
 (--data-dir), with root filesystems unpacked on first use and cached by digest.
 
-Exit status: 0 success, 2 usage error (bad flags, an unknown or malformed
-reference, an invalid or hostile image), 3 failure of reprobox itself.`,
+Exit status: 0 success, 1 a build from a lock gave another digest, 2 usage
+error (bad flags, an unknown or malformed reference, an invalid or hostile image,
+a registry that cannot be reached, refuses the credentials or lacks the image),
+3 failure of reprobox itself.`,
 	}
 	cmd.AddCommand(newImageBuildCmd(), newImageImportCmd(), newImageLsCmd(), newImageInspectCmd(), newImageRmCmd(),
 		newImagePushCmd(), newImagePullCmd(), newImageExportCmd())
