@@ -213,6 +213,9 @@ func Pull(ctx context.Context, s *Store, ref string, opts RegistryOptions) (Imag
 	if err != nil {
 		return Image{}, fmt.Errorf("images: pull %s: %w", rref, err)
 	}
+	if d, err := rimg.Digest(); err == nil && d.String() != imgs[0].Digest.String() {
+		fmt.Fprintf(opts.progress(), "%s is a Docker manifest; stored converted to OCI as %s\n", d, imgs[0].Digest)
+	}
 	return imgs[0], nil
 }
 

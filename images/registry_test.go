@@ -218,6 +218,24 @@ func TestSkopeoPushReproboxPull(t *testing.T) {
 	if pulled.Digest != img.Digest {
 		t.Errorf("pulled %s, want digest %s", pulled.Reference(), img.Digest)
 	}
+
+	// A Docker schema 2 manifest is stored converted to OCI, and says so.
+	skopeo(t, "copy", "--format", "v2s2", "--dest-tls-verify=false", "oci-archive:"+archive, "docker://"+reg.host+"/from/docker:t")
+	remoteRaw := skopeo(t, "inspect", "--raw", "--tls-verify=false", "docker://"+reg.host+"/from/docker:t")
+	if !strings.Contains(remoteRaw, "application/vnd.docker.distribution.manifest.v2+json") {
+		t.Fatalf("skopeo did not write a Docker manifest:\n%s", remoteRaw)
+	}
+	var progress bytes.Buffer
+	conv, err := Pull(context.Background(), b, reg.host+"/from/docker@"+digest.FromString(remoteRaw).String(), RegistryOptions{Progress: &progress})
+	if err != nil {
+		t.Fatalf("Pull of a Docker manifest: %v", err)
+	}
+	if !strings.Contains(progress.String(), "stored converted to OCI as "+conv.Digest.String()) {
+		t.Errorf("no note of the conversion: %q", progress.String())
+	}
+	if _, err := b.Rootfs(context.Background(), conv); err != nil {
+		t.Errorf("Rootfs of the converted image: %v", err)
+	}
 }
 
 // corruptingProxy forwards to the registry and changes what it sends for
