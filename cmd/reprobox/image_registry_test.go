@@ -94,6 +94,10 @@ func TestImageTravelCommands(t *testing.T) {
 		{"image", "export", "test/tiny", filepath.Join(t.TempDir(), "x.tar"), "--format", "zip"},
 		{"image", "export", "no/such", filepath.Join(t.TempDir(), "x.tar")},
 		{"image", "inspect", "--lock", "test/pulled"},
+		{"image", "build", "--lock", filepath.Join(t.TempDir(), "missing.json")},
+		{"image", "build", "--lock", filepath.Join("..", "..", "images", "testdata", "lock", "sample.json"), "--package", "hello"},
+		{"image", "build", "--lock", filepath.Join("..", "..", "images", "testdata", "lock", "sample.json"), "--source-date-epoch", "5"},
+		{"image", "build", "--lock", "image_registry_test.go"},
 	} {
 		before, _ := os.ReadFile(filepath.Join(pulled, "oci", "index.json"))
 		r := reprobox(t, ".", append(bad, "--data-dir", pulled)...)
