@@ -7,8 +7,9 @@ export CGO_ENABLED := 1
 DATA_DIR ?= /var/lib/reprobox
 IMAGE ?= reprobox/rust
 APT_PACKAGES := mmdebstrap disorderfs gcc zlib1g-dev git tar gzip xz-utils zstd bzip2
-# Only the tests need these: runc (start benchmark), chromium (the HTML report test).
-TEST_PACKAGES := runc chromium
+# Only the tests need these: runc (start benchmark), chromium (the HTML report test),
+# docker-registry and skopeo (image push, pull and export round trips).
+TEST_PACKAGES := runc chromium docker-registry skopeo
 BIN := ./reprobox
 
 .PHONY: demo test setup deps image bin lint bench
@@ -20,9 +21,9 @@ test: setup
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(TEST_PACKAGES)"
 	go vet ./...
 	REPROBOX_IMAGE=$(IMAGE) REPROBOX_DATA_DIR=$(DATA_DIR) go test -race -count=1 -timeout 40m ./...
-	# Two image builds compared: without -race, which slows packing the layer
+	# Image builds compared (default image twice; a small one from its lock): without -race, which slows packing the layer
 	# many times over (the test is built only without it).
-	go test -count=1 -timeout 40m -run TestBuildReproducible -v ./images/
+	go test -count=1 -timeout 60m -run 'TestBuildReproducible|TestBuildFromLock' -v ./images/
 
 setup: deps bin image
 

@@ -71,6 +71,16 @@ type BuildOptions struct {
 	// Mirror and SecurityMirror are the Debian archive URLs,
 	// DefaultMirror and DefaultSecurityMirror if empty.
 	Mirror, SecurityMirror string
+	// Minimal installs only Packages on top of minbase: no BasePackages
+	// and no locales.
+	Minimal bool
+	// Lock, if set, rebuilds the image it records: its packages at their
+	// locked versions (apt pins them), its SOURCE_DATE_EPOCH and options.
+	// The image records the lock's mirrors; Mirror and SecurityMirror, if
+	// set, are where the packages are fetched from instead (a snapshot of
+	// the archive). Name and Progress still apply; Packages and Minimal
+	// must be unset.
+	Lock *Lock
 	// Progress receives human-readable progress lines; nil discards them.
 	Progress io.Writer
 }
@@ -101,9 +111,16 @@ var (
 // installed packages (with versions), the suites, the mirrors, the locales
 // and SOURCE_DATE_EPOCH.
 func Build(ctx context.Context, s *Store, opts BuildOptions) (Image, error) {
+	fetch, err := opts.fromLock()
+	if err != nil {
+		return Image{}, err
+	}
 	o, err := opts.withDefaults()
 	if err != nil {
 		return Image{}, err
+	}
+	if fetch.Mirror == "" {
+		fetch.Mirror, fetch.SecurityMirror = o.Mirror, o.SecurityMirror
 	}
 	if os.Geteuid() != 0 {
 		return Image{}, errors.New("images: build: mmdebstrap --mode=root needs root")
@@ -115,6 +132,9 @@ func Build(ctx context.Context, s *Store, opts BuildOptions) (Image, error) {
 		progress = &lockedWriter{w: o.Progress}
 	}
 	pkgs := slices.Concat(BasePackages, o.Packages)
+	if o.Minimal || o.Lock != nil {
+		pkgs = slices.Clone(o.Packages)
+	}
 	slices.Sort(pkgs)
 	pkgs = slices.Compact(pkgs)
 
@@ -122,8 +142,16 @@ func Build(ctx context.Context, s *Store, opts BuildOptions) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
+	if o.Lock != nil && o.Lock.Mmdebstrap.Version != version {
+		fmt.Fprintf(progress, "warning: the lock was made with mmdebstrap %s, this is %s\n", o.Lock.Mmdebstrap.Version, version)
+	}
 	args := mmdebstrapArgs(o, pkgs)
-	cmd := exec.CommandContext(ctx, "mmdebstrap", args...)
+	runArgs, cleanup, err := s.lockArgs(args, o, fetch)
+	if err != nil {
+		return Image{}, err
+	}
+	defer cleanup()
+	cmd := exec.CommandContext(ctx, "mmdebstrap", runArgs...)
 	cmd.Env = append(cleanEnv(os.Environ()),
 		"SOURCE_DATE_EPOCH="+strconv.FormatInt(o.SourceDateEpoch, 10),
 		"LC_ALL=C.UTF-8", "TZ=UTC")
@@ -170,6 +198,28 @@ func Build(ctx context.Context, s *Store, opts BuildOptions) (Image, error) {
 	}
 	fmt.Fprintf(progress, "layer %s: %d bytes compressed, %d uncompressed, %d packages, %s\n",
 		layer.desc.Digest, layer.desc.Size, layer.rawSize, len(layer.installed), time.Since(start).Round(time.Second))
+	debs, err := lockedPackages(layer.installed, tail.debs)
+	if err != nil {
+		os.Remove(layer.blob.path)
+		return Image{}, err
+	}
+	if o.Lock != nil {
+		if err := checkAgainstLock(*o.Lock, debs, fetch.Mirror, fetch.SecurityMirror); err != nil {
+			os.Remove(layer.blob.path)
+			return Image{}, err
+		}
+	}
+	locales := Locales
+	if o.Minimal {
+		locales = []string{}
+	}
+	lock := Lock{
+		LockVersion: LockVersion, Locales: locales, Minimal: o.Minimal,
+		Mirror: o.Mirror, SecurityMirror: o.SecurityMirror,
+		Mmdebstrap: LockTool{Version: version, Args: args},
+		Packages:   debs, Reprobox: Version(), Requested: pkgs,
+		SourceDateEpoch: o.SourceDateEpoch, Suites: suites(),
+	}
 
 	created := time.Unix(o.SourceDateEpoch, 0).UTC()
 	cfg := v1.Image{
@@ -187,7 +237,8 @@ func Build(ctx context.Context, s *Store, opts BuildOptions) (Image, error) {
 				LabelMirror:          o.Mirror,
 				LabelSecurityMirror:  o.SecurityMirror,
 				LabelSourceDateEpoch: strconv.FormatInt(o.SourceDateEpoch, 10),
-				LabelLocales:         strings.Join(Locales, ","),
+				LabelLocales:         strings.Join(locales, ","),
+				LabelLock:            lock.label(),
 				v1.AnnotationCreated: created.Format(time.RFC3339),
 			},
 		},
@@ -202,7 +253,17 @@ func Build(ctx context.Context, s *Store, opts BuildOptions) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
+	lock.Image = &LockImage{Name: img.Name, Digest: img.Digest}
+	lockPath, err := s.writeLock(lock)
+	if err != nil {
+		return Image{}, err
+	}
+	fmt.Fprintf(progress, "lock %s\n", lockPath)
 	fmt.Fprintf(progress, "stored %s\n", img.Reference())
+	if o.Lock != nil && o.Lock.Image != nil && o.Lock.Image.Digest != img.Digest {
+		return img, fmt.Errorf("images: build --lock: %w: %s, the lock says %s (same packages; compare the mmdebstrap and reprobox versions: %s and %s in the lock)",
+			ErrLockDigest, img.Digest, o.Lock.Image.Digest, o.Lock.Mmdebstrap.Version, o.Lock.Reprobox)
+	}
 	return img, nil
 }
 
@@ -252,21 +313,32 @@ func mmdebstrapArgs(o BuildOptions, pkgs []string) []string {
 	for _, l := range Locales {
 		fmt.Fprintf(&localeGen, `%s UTF-8\n`, l)
 	}
-	return []string{
+	args := []string{
 		"--mode=root",
 		"--variant=minbase",
 		"--format=tar",
-		"--include=" + strings.Join(pkgs, ","),
+	}
+	if len(pkgs) > 0 {
+		args = append(args, "--include="+strings.Join(pkgs, ","))
+	}
+	args = append(args,
 		`--aptopt=Acquire::Check-Valid-Until "false"`,
 		`--aptopt=Acquire::Check-Date "false"`,
-		`--customize-hook=printf '` + localeGen.String() + `' > "$1/etc/locale.gen" && chroot "$1" locale-gen`,
+		// Keep the essential .debs until cleanup, for the lock's hook.
+		"--skip=essential/unlink",
+	)
+	if !o.Minimal {
+		args = append(args, `--customize-hook=printf '`+localeGen.String()+`' > "$1/etc/locale.gen" && chroot "$1" locale-gen`)
+	}
+	return append(args,
 		`--customize-hook=rm -f "$1/etc/resolv.conf" "$1/var/cache/ldconfig/aux-cache" && printf 'localhost\n' > "$1/etc/hostname"`,
+		"--customize-hook="+debHook,
 		Suite,
 		"-",
-		"deb " + o.Mirror + " " + Suite + " main",
-		"deb " + o.Mirror + " " + Suite + "-updates main",
-		"deb " + o.SecurityMirror + " " + Suite + "-security main",
-	}
+		"deb "+o.Mirror+" "+Suite+" main",
+		"deb "+o.Mirror+" "+Suite+"-updates main",
+		"deb "+o.SecurityMirror+" "+Suite+"-security main",
+	)
 }
 
 func mmdebstrapVersion(ctx context.Context) (string, error) {
@@ -488,6 +560,7 @@ type lineTail struct {
 	max   int
 	buf   []byte
 	lines []string
+	debs  []string // lines of the lock's package hook, not copied to w
 }
 
 func (t *lineTail) Write(p []byte) (int, error) {
@@ -500,6 +573,10 @@ func (t *lineTail) Write(p []byte) (int, error) {
 		line := string(t.buf[:i])
 		t.buf = t.buf[i+1:]
 		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		if strings.HasPrefix(line, debLine) {
+			t.debs = append(t.debs, line)
 			continue
 		}
 		t.add(line)

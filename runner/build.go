@@ -96,7 +96,9 @@ func (r *Runner) NewPlan(ctx context.Context, project string, cfg Config, imageF
 		return nil, fmt.Errorf("%w: image %q: %w", ErrConfig, cfg.Image, err)
 	}
 	img, err := r.Store.Resolve(cfg.Image)
-	if err != nil {
+	if errors.Is(err, images.ErrNotFound) {
+		return nil, fmt.Errorf("runner: image %s: %w in %s; %s", cfg.Image, err, r.Store.Dir(), images.WhereFrom(ref))
+	} else if err != nil {
 		return nil, fmt.Errorf("runner: image %s: %w", cfg.Image, err)
 	}
 	if !ref.Pinned() && !imageFromFlag {

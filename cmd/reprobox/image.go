@@ -23,14 +23,17 @@ func init() { subcommands = append(subcommands, newImageCmd) }
 func newImageCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "image",
-		Short: "Build, import, list, inspect and remove pinned images",
+		Short: "Build, import, export, push, pull, list, inspect and remove pinned images",
 		Long: `image manages the local image store, an OCI image layout in the data directory
 (--data-dir), with root filesystems unpacked on first use and cached by digest.
 
-Exit status: 0 success, 2 usage error (bad flags, an unknown or malformed
-reference, an invalid or hostile image), 3 failure of reprobox itself.`,
+Exit status: 0 success, 1 a build from a lock gave another digest, 2 usage
+error (bad flags, an unknown or malformed reference, an invalid or hostile image,
+a registry that cannot be reached, refuses the credentials or lacks the image),
+3 failure of reprobox itself.`,
 	}
-	cmd.AddCommand(newImageBuildCmd(), newImageImportCmd(), newImageLsCmd(), newImageInspectCmd(), newImageRmCmd())
+	cmd.AddCommand(newImageBuildCmd(), newImageImportCmd(), newImageLsCmd(), newImageInspectCmd(), newImageRmCmd(),
+		newImagePushCmd(), newImagePullCmd(), newImageExportCmd())
 	commandGroup(cmd)
 	return cmd
 }
@@ -79,12 +82,13 @@ type imageBuildOptions struct {
 	sourceDateEpoch int64
 	mirror          string
 	securityMirror  string
+	lockFlags
 }
 
 func newImageBuildCmd() *cobra.Command {
 	var o imageBuildOptions
 	cmd := &cobra.Command{
-		Use:   "build [--name N] [--package P]... [--source-date-epoch N]",
+		Use:   "build [--name N] [--package P]... [--source-date-epoch N] | --lock FILE",
 		Short: "Build the Rust image from Debian packages with mmdebstrap",
 		Long: `image build makes an image from Debian bookworm (with bookworm-updates and
 bookworm-security) using mmdebstrap --mode=root --variant=minbase, with
@@ -94,9 +98,15 @@ bookworm-security) using mmdebstrap --mode=root --variant=minbase, with
 The build is reproducible: the same options and the same archive contents give
 the same digest. Progress goes to stderr; the last line on stdout is the pinned
 reference, NAME@sha256:…. The image NAME had before stays in the store,
-untagged, so configs pinned to it keep building (image rm sha256:… removes it).`,
+untagged, so configs pinned to it keep building (image rm sha256:… removes it).
+
+` + lockHelp,
 		Example: `  reprobox image build
-  reprobox image build --name reprobox/rust-ripgrep --package ripgrep`,
+  reprobox image build --name reprobox/rust-ripgrep --package ripgrep
+  reprobox image build --lock rust.lock.json
+  reprobox image build --lock rust.lock.json \
+      --mirror https://snapshot.debian.org/archive/debian/20261130T000000Z \
+      --security-mirror https://snapshot.debian.org/archive/debian-security/20261130T000000Z`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.dataDir = dataDir(cmd)
@@ -109,6 +119,7 @@ untagged, so configs pinned to it keep building (image rm sha256:… removes it)
 	fl.Int64Var(&o.sourceDateEpoch, "source-date-epoch", images.DefaultSourceDateEpoch, "SOURCE_DATE_EPOCH: clamps every timestamp, and the image's creation time")
 	fl.StringVar(&o.mirror, "mirror", images.DefaultMirror, "Debian archive URL")
 	fl.StringVar(&o.securityMirror, "security-mirror", images.DefaultSecurityMirror, "Debian security archive URL")
+	o.lockFlags.add(cmd)
 	return cmd
 }
 
@@ -120,19 +131,19 @@ func runImageBuild(ctx context.Context, stdout, stderr io.Writer, o imageBuildOp
 	if err != nil {
 		return err
 	}
-	img, err := images.Build(ctx, s, images.BuildOptions{
+	bo := images.BuildOptions{
 		Name:            o.name,
 		Packages:        o.packages,
 		SourceDateEpoch: o.sourceDateEpoch,
 		Mirror:          o.mirror,
 		SecurityMirror:  o.securityMirror,
 		Progress:        stderr,
-	})
-	if err != nil {
+	}
+	if err := o.lockFlags.apply(&bo); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(stdout, img.Reference())
-	return err
+	img, err := images.Build(ctx, s, bo)
+	return o.lockFlags.finish(stdout, s, img, err)
 }
 
 func newImageImportCmd() *cobra.Command {
@@ -245,7 +256,7 @@ func runImageLs(stdout io.Writer, dir string, asJSON bool) error {
 }
 
 func newImageInspectCmd() *cobra.Command {
-	var asJSON bool
+	var asJSON, printLock bool
 	cmd := &cobra.Command{
 		Use:               "inspect REF [--json]",
 		Short:             "Show an image's manifest, config and labels",
@@ -253,10 +264,14 @@ func newImageInspectCmd() *cobra.Command {
 		Args:              exactArgs(1, "one image reference"),
 		ValidArgsFunction: completeImages,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if printLock {
+				return runImageInspectLock(cmd.OutOrStdout(), dataDir(cmd), args[0])
+			}
 			return runImageInspect(cmd.OutOrStdout(), dataDir(cmd), args[0], asJSON)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the reference, manifest and config as JSON")
+	cmd.Flags().BoolVar(&printLock, "lock", false, "print the image's lock (images made by image build) instead")
 	return cmd
 }
 
@@ -308,12 +323,18 @@ func runImageInspect(stdout io.Writer, dir, ref string, asJSON bool) error {
 		sort.Strings(keys)
 		for _, k := range keys {
 			v := labels[k]
+			if k == images.LabelLock {
+				continue // summarized below
+			}
 			if strings.Contains(v, "\n") {
 				fmt.Fprintf(w, "  %s:\n    %s\n", k, strings.ReplaceAll(v, "\n", "\n    "))
 			} else {
 				fmt.Fprintf(w, "  %s: %s\n", k, v)
 			}
 		}
+	}
+	if err := writeLockSummary(w, img); err != nil {
+		return err
 	}
 	_, err = stdout.Write(w.Bytes())
 	return err

@@ -14,5 +14,6 @@ func isUsage(err error) bool {
 		errors.Is(err, images.ErrNotFound) ||
 		errors.Is(err, images.ErrNotPinned) ||
 		errors.Is(err, images.ErrInvalid) ||
-		errors.Is(err, images.ErrInUse)
+		errors.Is(err, images.ErrInUse) ||
+		errors.Is(err, images.ErrRegistry)
 }
