@@ -17,8 +17,8 @@
 package cargo
 
 import (
-	"encoding/hex"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"path"

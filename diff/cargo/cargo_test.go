@@ -173,17 +173,17 @@ func TestCompareXPy(t *testing.T) {
 
 func TestClassify(t *testing.T) {
 	for p, want := range map[string]Role{
-		"target/release/deps/libfoo-0123456789abcdef.rlib":                 Output,
-		"target/release/deps/foo-0123456789abcdef.d":                       Ignore,
+		"target/release/deps/libfoo-0123456789abcdef.rlib":                  Output,
+		"target/release/deps/foo-0123456789abcdef.d":                        Ignore,
 		"target/release/build/foo-sys-0123456789abcdef/out/gen/bindings.rs": Output,
-		"target/release/build/foo-sys-0123456789abcdef/output":             Output,
-		"target/release/build/foo-sys-0123456789abcdef/root-output":        Ignore,
-		"target/release/build/foo-sys-0123456789abcdef/invoked.timestamp":  Ignore,
-		"target/release/.fingerprint/foo-0123456789abcdef/lib-foo":         Fingerprint,
-		"target/release/.fingerprint/foo-0123456789abcdef/lib-foo.json":    Fingerprint,
-		"target/release/.fingerprint/foo-0123456789abcdef/dep-lib-foo":     Ignore,
-		"target/release/incremental/foo/x":                                 Ignore,
-		"src/build/x/y":                                                    Ignore,
+		"target/release/build/foo-sys-0123456789abcdef/output":              Output,
+		"target/release/build/foo-sys-0123456789abcdef/root-output":         Ignore,
+		"target/release/build/foo-sys-0123456789abcdef/invoked.timestamp":   Ignore,
+		"target/release/.fingerprint/foo-0123456789abcdef/lib-foo":          Fingerprint,
+		"target/release/.fingerprint/foo-0123456789abcdef/lib-foo.json":     Fingerprint,
+		"target/release/.fingerprint/foo-0123456789abcdef/dep-lib-foo":      Ignore,
+		"target/release/incremental/foo/x":                                  Ignore,
+		"src/build/x/y":                                                     Ignore,
 	} {
 		if got := Classify(p); got != want {
 			t.Errorf("Classify(%s) = %d, want %d", p, got, want)
