@@ -1,0 +1,151 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/reprobox/reprobox/policies"
+)
+
+// IntermediatesReport says what a check kept of its builds' intermediate
+// outputs to localize differences.
+type IntermediatesReport struct {
+	// Builds is how many builds' cargo units were read.
+	Builds int `json:"builds"`
+	// CopiedBytes were copied because they could not be linked (the work
+	// directory spans file systems); the rest are links to the builds' own
+	// files, which cost no space while the builds exist.
+	CopiedBytes int64 `json:"copied_bytes"`
+	// KeptBytes is the distinct content kept (equal outputs of several
+	// builds are kept once), removed when the check ends.
+	KeptBytes int64 `json:"kept_bytes"`
+	// TreeBytes is the sum over builds of their units' outputs: what
+	// keeping copies would have cost.
+	TreeBytes int64 `json:"tree_bytes"`
+}
+
+// keepIntermediates reads a finished build's cargo units and keeps their
+// outputs in the check's store before the build directory is removed.
+func (c *checker) keepIntermediates(ctx context.Context, o *Outcome) (*Intermediates, error) {
+	c.mu.Lock()
+	if c.keeper == nil {
+		c.keeper = newKeeper(filepath.Join(c.store, "intermediates"))
+	}
+	k := c.keeper
+	c.mu.Unlock()
+	in, err := scanIntermediates(ctx, filepath.Join(o.Dir, "upper"), k)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.interBuilds++
+	c.interBytes += in.Bytes
+	c.mu.Unlock()
+	return in, nil
+}
+
+// localize finds, for each nondeterministic artifact and each artifact with
+// culprits, the unit where the compared builds first diverge, and puts it in
+// the report and at the head of the evidence.
+func (c *checker) localize(ctx context.Context, rep *CheckReport) error {
+	if c.keeper == nil {
+		return nil
+	}
+	c.mu.Lock()
+	rep.Intermediates = &IntermediatesReport{
+		Builds: c.interBuilds, TreeBytes: c.interBytes, KeptBytes: c.keeper.bytes, CopiedBytes: c.keeper.copied,
+	}
+	c.mu.Unlock()
+	for i := range rep.Artifacts {
+		a := &rep.Artifacts[i]
+		var x, y *observation
+		vs := c.p.Base
+		switch {
+		case a.Nondeterministic:
+			x, y = c.disagreeing(a.Path)
+		case len(a.Culprits) > 0:
+			x, y = c.memo[""][0], c.groups[a.Culprits[0]]
+			if y != nil {
+				vs = policies.Perturb(c.p.Base, y.set, c.opts.Seed)
+			}
+		}
+		if x == nil || y == nil || y.failed != "" {
+			continue
+		}
+		if x.inter == nil || y.inter == nil {
+			for _, err := range []error{x.interErr, y.interErr} {
+				if err != nil && !errors.Is(err, ErrNoIntermediates) {
+					a.LocalizationError = err.Error()
+				}
+			}
+			continue
+		}
+		budget := max(c.opts.EvidenceLines/2, 4)
+		l, err := LocalizeIntermediates(ctx, x.inter, y.inter, LocalizeOptions{
+			ArtifactA: x.hashes[a.Path], ArtifactB: y.hashes[a.Path],
+			Labels: Labels(c.p.Base, vs), TimeRanges: TimeRanges(c.p.Base, vs), EvidenceLines: budget - 1,
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			a.LocalizationError = err.Error()
+			continue
+		}
+		if l == nil {
+			continue
+		}
+		a.Localization = l
+		artifact := a.Evidence
+		if a.Nondeterministic && artifact == "" {
+			// The artifact's own diff between the two builds, below.
+			if _, t, err := c.diff(ctx, a.Path, x, y, c.p.Base); err == nil {
+				artifact = t
+			}
+		}
+		head := l.Summary + "\n" + l.Evidence
+		used := strings.Count(head, "\n")
+		a.Evidence = head + headLines(artifact, c.opts.EvidenceLines-used)
+	}
+	return nil
+}
+
+// disagreeing returns two builds with the same settings whose artifact at
+// path differs, the control's pair first.
+func (c *checker) disagreeing(path string) (*observation, *observation) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := make([]string, 0, len(c.memo))
+	for k := range c.memo {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // "" (the control) first
+	for _, k := range keys {
+		obs := c.memo[k]
+		for _, o := range obs[1:] {
+			if o.failed == "" && obs[0].failed == "" && o.hashes[path] != obs[0].hashes[path] {
+				return obs[0], o
+			}
+		}
+	}
+	return nil, nil
+}
+
+// headLines keeps the first n lines of s, saying how many were left out.
+func headLines(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	if lines[len(lines)-1] == "" {
+		lines = lines[:len(lines)-1]
+	}
+	if len(lines) <= n {
+		return s
+	}
+	if n < 1 {
+		n = 1
+	}
+	return strings.Join(lines[:n-1], "") + fmt.Sprintf("... %d more lines of the artifact's diff not shown\n", len(lines)-n+1)
+}
