@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 )
 
@@ -17,11 +17,11 @@ const SchemaVersion = "reprobox.diff/v1"
 // "... N more differences not shown".
 //
 // When the tree does not fit, the most telling differences are kept first:
-// nodes whose own bytes hold a perturbed value (labelled strings, text),
-// then structured evidence (DWARF units and their directories, symbols,
-// functions, metadata strings, text), then other nodes, and hex dumps of
-// bytes last. Each node kept brings its ancestors' headers; what is kept is
-// written in tree order.
+// nodes whose own lines hold a perturbed value (labelled strings, text), then
+// structured evidence (DWARF units and their directories, symbols, functions,
+// metadata strings, text), the strings around differing bytes that hold a
+// perturbed value, other nodes, and hex dumps of bytes last. Each node kept
+// brings its ancestors' headers; what is kept is written in tree order.
 func (r *Report) WriteText(w io.Writer, maxLines int) error {
 	if maxLines <= 0 {
 		maxLines = r.maxText
@@ -51,10 +51,10 @@ func (r *Report) WriteText(w io.Writer, maxLines int) error {
 		if n.Error != "" {
 			bw.WriteString(ind + "  ! " + n.Error + "\n")
 		}
-		for _, d := range n.Details[:it.details] {
-			bw.WriteString(ind + "  │ " + d + "\n")
+		for _, i := range it.lines {
+			bw.WriteString(ind + "  │ " + n.Details[i] + "\n")
 		}
-		if more := len(n.Details) - it.details + n.Omitted; it.moreLine && more > 0 {
+		if more := it.hidden(); more > 0 {
 			fmt.Fprintf(bw, "%s  │ … %d more lines\n", ind, more)
 		}
 	}
@@ -66,33 +66,48 @@ func (r *Report) WriteText(w io.Writer, maxLines int) error {
 
 // A textItem is one node of a report and what WriteText shows of it.
 type textItem struct {
-	n        *Node
-	depth    int
-	parent   int // index of the parent item, -1 for the root
-	rank     int // lower is shown first
-	shown    bool
-	details  int  // detail lines shown
-	moreLine bool // "… N more lines" is written
+	n      *Node
+	depth  int
+	parent int // index of the parent item, -1 for the root
+	rank   int // lower is shown first
+	shown  bool
+	lines  []int // indices of the detail lines shown, sorted
+}
+
+// hidden counts the detail lines not shown, told in a "… N more lines" line.
+func (it *textItem) hidden() int { return len(it.n.Details) - len(it.lines) + it.n.Omitted }
+
+// cost is the lines the item's details take.
+func (it *textItem) cost() int {
+	if it.hidden() > 0 {
+		return len(it.lines) + 1
+	}
+	return len(it.lines)
 }
 
 // Text ranks: the order in which WriteText spends its line budget.
 const (
-	rankLabelled   = iota // a perturbed value in the node's own bytes, not a hex dump
+	rankLabelled   = iota // a perturbed value in the node's own lines, not a hex dump
 	rankStructured        // DWARF, symbols, functions, rmeta strings, text
+	rankHexLabel          // the strings around differing bytes that hold a perturbed value
 	rankOther             // metadata, containers, summaries
-	rankHexLabel          // a hex dump of bytes that hold a perturbed value
 	rankHex               // other hex dumps
+	numRanks
 )
+
+// isHex reports whether a node's details are a dump of differing bytes.
+func isHex(n *Node) bool {
+	for _, d := range n.Details {
+		if strings.HasPrefix(d, "@ 0x") {
+			return true
+		}
+	}
+	return false
+}
 
 // textRank says how telling a node's own lines are.
 func textRank(n *Node) int {
-	hex := false
-	for _, d := range n.Details {
-		if strings.HasPrefix(d, "@ 0x") {
-			hex = true
-			break
-		}
-	}
+	hex := isHex(n)
 	switch {
 	case hex && len(n.Labels) > 0:
 		return rankHexLabel
@@ -108,8 +123,32 @@ func textRank(n *Node) int {
 	return rankOther
 }
 
-// planText chooses what WriteText shows within maxLines: nodes by rank, each
-// with its ancestors' headers and as many of its detail lines as fit.
+// preferred lists a node's detail lines in the order they are worth showing:
+// for a hex dump, the strings around the differing bytes first.
+func preferred(n *Node, stringsOnly bool) []int {
+	var out []int
+	if isHex(n) {
+		for i, d := range n.Details {
+			if strings.HasPrefix(d, "  A strings:") || strings.HasPrefix(d, "  B strings:") {
+				out = append(out, i)
+			}
+		}
+		if stringsOnly {
+			return out
+		}
+	}
+	for i := range n.Details {
+		if !slices.Contains(out, i) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// planText chooses what WriteText shows within maxLines. Rank by rank, the
+// nodes of a rank get their headers (and their ancestors'), then a share of
+// the lines left; what remains at the end goes to nodes in rank order. A
+// labelled hex dump first shows only the strings around its bytes.
 func planText(r *Report, maxLines int) []textItem {
 	var items []textItem
 	var stack []int
@@ -123,69 +162,83 @@ func planText(r *Report, maxLines int) []textItem {
 		items = append(items, textItem{n: n, depth: depth, parent: parent, rank: textRank(n)})
 		return true
 	})
-	order := make([]int, len(items))
-	for i := range order {
-		order[i] = i
-	}
-	sort.SliceStable(order, func(i, j int) bool { return items[order[i]].rank < items[order[j]].rank })
 	budget := maxLines
 	if len(items) > 1 {
 		budget-- // the "... more differences" line, when nodes are left out
 	}
+	// A node's header, its error and, while lines are hidden, the "… N more
+	// lines" line.
 	headerCost := func(i int) int {
+		c := 1 + items[i].cost()
 		if items[i].n.Error != "" {
-			return 2
+			c++
 		}
-		return 1
+		return c
 	}
-	for _, i := range order {
-		if items[i].shown {
-			continue
-		}
-		// The node's header and those of its hidden ancestors.
+	include := func(i int) bool {
 		cost := 0
 		for j := i; j >= 0 && !items[j].shown; j = items[j].parent {
 			cost += headerCost(j)
 		}
 		if cost > budget {
-			continue
+			return false
 		}
 		budget -= cost
 		for j := i; j >= 0 && !items[j].shown; j = items[j].parent {
 			items[j].shown = true
 		}
+		return true
+	}
+	// grant shows up to quota more of want's lines of item i, within budget.
+	grant := func(i int, want []int, quota int) {
 		it := &items[i]
-		want := len(it.n.Details)
-		if it.n.Omitted > 0 {
-			want++
-		}
-		if want <= budget {
-			it.details, it.moreLine = len(it.n.Details), it.n.Omitted > 0
-			budget -= want
-			continue
-		}
-		if budget > 0 {
-			it.details, it.moreLine = budget-1, true
-			budget = 0
+		for _, idx := range want {
+			if quota <= 0 {
+				return
+			}
+			if slices.Contains(it.lines, idx) {
+				continue
+			}
+			before := it.cost()
+			it.lines = append(it.lines, idx)
+			slices.Sort(it.lines)
+			if d := it.cost() - before; d > budget {
+				it.lines = slices.DeleteFunc(it.lines, func(x int) bool { return x == idx })
+				return
+			} else {
+				budget -= d
+			}
+			quota--
 		}
 	}
-	// Ancestors shown only for their children still show their own lines
-	// when the budget allows, in rank order.
-	for _, i := range order {
-		it := &items[i]
-		if !it.shown || it.details > 0 || it.moreLine || len(it.n.Details) == 0 || budget <= 0 {
+	var byRank [numRanks][]int
+	for i := range items {
+		byRank[items[i].rank] = append(byRank[items[i].rank], i)
+	}
+	for rank, idx := range byRank {
+		var in []int
+		for _, i := range idx {
+			if include(i) {
+				in = append(in, i)
+			}
+		}
+		if len(in) == 0 {
 			continue
 		}
-		want := len(it.n.Details)
-		if it.n.Omitted > 0 {
-			want++
+		quota := budget / len(in)
+		if rank != rankLabelled {
+			quota = min(quota, budget/2) // leave room for what follows
 		}
-		if want <= budget {
-			it.details, it.moreLine = len(it.n.Details), it.n.Omitted > 0
-			budget -= want
-		} else {
-			it.details, it.moreLine = budget-1, true
-			budget = 0
+		quota = max(quota, 3)
+		for _, i := range in {
+			grant(i, preferred(items[i].n, rank == rankHexLabel), quota)
+		}
+	}
+	for _, idx := range byRank {
+		for _, i := range idx {
+			if items[i].shown {
+				grant(i, preferred(items[i].n, false), len(items[i].n.Details))
+			}
 		}
 	}
 	return items

@@ -59,3 +59,30 @@ func TestWriteTextEvidenceFirst(t *testing.T) {
 		t.Errorf("8 lines: labelled and structured evidence not first:\n%s", out)
 	}
 }
+
+// TestWriteTextBigNodeShares: a structured node with hundreds of lines (the
+// functions of a relinked binary) must not crowd out the labelled strings
+// around the differing bytes of .rodata.
+func TestWriteTextBigNodeShares(t *testing.T) {
+	fns := &Node{Path: "tool/[functions]", Format: "functions", Kind: Changed, Summary: "187 of 541 functions differ"}
+	for i := 0; i < 187; i++ {
+		fns.Details = append(fns.Details, fmt.Sprintf("fn%d: 1 byte differs", i))
+	}
+	ro := &Node{Path: "tool/.rodata", Format: "elf-section", Kind: Changed, Summary: "bytes differ", Labels: []string{"build_path"},
+		Details: []string{"@ 0x10: 40 bytes", "  A: 2f 62 75 69", "  B: 2f 62 75 69", `  A strings: "/build/src/pathdep/data"`,
+			`  B strings: "/build/reprobox-variant/src/pathdep/data"`}}
+	rep := &Report{A: "a", B: "b", Root: &Node{Path: "tool", Format: "elf", Kind: Changed, Summary: "x", Children: []*Node{ro, fns}}}
+	var b bytes.Buffer
+	if err := rep.WriteText(&b, 20); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if n := strings.Count(out, "\n"); n > 21 {
+		t.Errorf("%d lines, bound 20 (+1)", n)
+	}
+	for _, want := range []string{"B strings: \"/build/reprobox-variant", "fn0: 1 byte differs", "more lines"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/reprobox/reprobox/diff"
 	"github.com/reprobox/reprobox/policies"
 )
 
@@ -100,18 +102,36 @@ func (c *checker) localize(ctx context.Context, rep *CheckReport) error {
 			continue
 		}
 		a.Localization = l
-		artifact := a.Evidence
-		if a.Nondeterministic && artifact == "" {
-			// The artifact's own diff between the two builds, below.
-			if _, t, err := c.diff(ctx, a.Path, x, y, c.p.Base); err == nil {
-				artifact = t
-			}
-		}
 		head := l.Summary + "\n" + l.Evidence
-		used := strings.Count(head, "\n")
-		a.Evidence = head + headLines(artifact, c.opts.EvidenceLines-used)
+		left := c.opts.EvidenceLines - strings.Count(head, "\n")
+		// The artifact's own diff between the same two builds, below,
+		// written within what is left so that its most telling lines
+		// are kept.
+		artifact, err := c.artifactText(ctx, a.Path, x, y, vs, left)
+		if err != nil || artifact == "" {
+			artifact = headLines(a.Evidence, left)
+		}
+		a.Evidence = head + artifact
 	}
 	return nil
+}
+
+// artifactText is the structural diff of an artifact between two builds,
+// within lines.
+func (c *checker) artifactText(ctx context.Context, path string, x, y *observation, vs policies.Settings, lines int) (string, error) {
+	fa, fb := x.files[path], y.files[path]
+	if fa == "" || fb == "" {
+		return "", nil
+	}
+	rep, err := diff.Files(ctx, fa, fb, diff.Options{Labels: Labels(c.p.Base, vs), TimeRanges: TimeRanges(c.p.Base, vs)})
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteText(&buf, max(lines, 2)); err != nil {
+		return "", err
+	}
+	return buf.String(), nil
 }
 
 // disagreeing returns two builds with the same settings whose artifact at
