@@ -95,6 +95,9 @@ func openAt(dfd int, rel string, flags int) (*os.File, error) {
 // slashes), reading directories through openat2 so that no link is followed.
 func walkTree(ctx context.Context, root string) ([]string, error) {
 	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ENOENT) {
+		return nil, fmt.Errorf("runner: %s: %w", root, ErrNoIntermediates)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("runner: open %s: %w", root, err)
 	}
