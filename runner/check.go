@@ -256,7 +256,7 @@ func (c *checker) sandboxBuild(ctx context.Context, n int, set []string) (*obser
 		obs.hashes[a.Path], obs.files[a.Path] = a.SHA256, dst
 	}
 	if !c.opts.NoIntermediates {
-		obs.inter, obs.interErr = c.keepIntermediates(ctx, o)
+		obs.inter, obs.interErr = c.keepIntermediates(ctx, o, set, obs)
 	}
 	return obs, nil
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -30,10 +31,21 @@ type IntermediatesReport struct {
 	TreeBytes int64 `json:"tree_bytes"`
 }
 
+// errRepeat says a build's intermediates were not kept: it is a repeat whose
+// artifacts equal those of the first build of its settings, so it is never
+// compared.
+var errRepeat = errors.New("a repeat with the same artifacts as the first build of its settings")
+
 // keepIntermediates reads a finished build's cargo units and keeps their
-// outputs in the check's store before the build directory is removed.
-func (c *checker) keepIntermediates(ctx context.Context, o *Outcome) (*Intermediates, error) {
+// outputs in the check's store before the build directory is removed. Only
+// builds that can be compared are kept: the first of each set of settings,
+// and a later one whose artifacts differ from the first's.
+func (c *checker) keepIntermediates(ctx context.Context, o *Outcome, set []string, obs *observation) (*Intermediates, error) {
 	c.mu.Lock()
+	if prev := c.memo[setKey(set)]; len(prev) > 0 && maps.Equal(prev[0].hashes, obs.hashes) {
+		c.mu.Unlock()
+		return nil, errRepeat
+	}
 	if c.keeper == nil {
 		c.keeper = newKeeper(filepath.Join(c.store, "intermediates"))
 	}
@@ -80,7 +92,7 @@ func (c *checker) localize(ctx context.Context, rep *CheckReport) error {
 		}
 		if x.inter == nil || y.inter == nil {
 			for _, err := range []error{x.interErr, y.interErr} {
-				if err != nil && !errors.Is(err, ErrNoIntermediates) {
+				if err != nil && !errors.Is(err, ErrNoIntermediates) && !errors.Is(err, errRepeat) {
 					a.LocalizationError = err.Error()
 				}
 			}
