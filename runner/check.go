@@ -152,6 +152,9 @@ func (r *Runner) Check(ctx context.Context, p *Plan, opts CheckOptions, keep str
 		}
 	}
 	rep.Timings = map[string]float64{"total": r.now().Sub(started).Seconds()}
+	if c.keeper != nil {
+		rep.Timings["intermediates"] = c.interTime.Seconds()
+	}
 	return rep, nil
 }
 
@@ -183,6 +186,7 @@ type checker struct {
 	keeper      *keeper // intermediates kept, shared by all builds
 	interBuilds int
 	interBytes  int64
+	interTime   time.Duration // spent reading and keeping intermediates
 
 	// The repeats that confirm reproducible artifacts are shared by all.
 	reproOnce sync.Once

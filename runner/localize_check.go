@@ -51,11 +51,14 @@ func (c *checker) keepIntermediates(ctx context.Context, o *Outcome, set []strin
 	}
 	k := c.keeper
 	c.mu.Unlock()
+	start := c.r.now()
 	in, err := scanIntermediates(ctx, filepath.Join(o.Dir, "upper"), k)
+	took := c.r.now().Sub(start)
 	if err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
+	c.interTime += took
 	c.interBuilds++
 	c.interBytes += in.Bytes
 	c.mu.Unlock()
