@@ -96,6 +96,9 @@ type ArtifactReport struct {
 	Localization *Localization `json:"localization,omitempty"`
 	// LocalizationError says why intermediates could not be compared.
 	LocalizationError string `json:"localization_error,omitempty"`
+	// CulpritLocalizations localize the difference each culprit makes
+	// (the control against the culprit's build), by culprit.
+	CulpritLocalizations map[string]*Localization `json:"culprit_localizations,omitempty"`
 }
 
 // observation is what one build of a check produced.

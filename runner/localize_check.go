@@ -79,54 +79,61 @@ func (c *checker) localize(ctx context.Context, rep *CheckReport) error {
 	c.mu.Unlock()
 	for i := range rep.Artifacts {
 		a := &rep.Artifacts[i]
-		var x, y *observation
-		vs := c.p.Base
+		var pairs [][2]*observation
+		var names []string
 		switch {
 		case a.Nondeterministic:
-			x, y = c.disagreeing(a.Path)
-		case len(a.Culprits) > 0:
-			x, y = c.memo[""][0], c.groups[a.Culprits[0]]
-			if y != nil {
-				vs = policies.Perturb(c.p.Base, y.set, c.opts.Seed)
+			x, y := c.disagreeing(a.Path)
+			pairs, names = append(pairs, [2]*observation{x, y}), append(names, "")
+		default:
+			for _, g := range a.Culprits {
+				pairs, names = append(pairs, [2]*observation{c.memo[""][0], c.groups[g]}), append(names, g)
 			}
 		}
-		if x == nil || y == nil || y.failed != "" {
-			continue
-		}
-		if x.inter == nil || y.inter == nil {
-			for _, err := range []error{x.interErr, y.interErr} {
-				if err != nil && !errors.Is(err, ErrNoIntermediates) && !errors.Is(err, errRepeat) {
-					a.LocalizationError = err.Error()
-				}
-			}
-			continue
-		}
-		budget := max(c.opts.EvidenceLines/2, 4)
-		l, err := LocalizeIntermediates(ctx, x.inter, y.inter, LocalizeOptions{
-			ArtifactA: x.hashes[a.Path], ArtifactB: y.hashes[a.Path],
-			Labels: Labels(c.p.Base, vs), TimeRanges: TimeRanges(c.p.Base, vs), EvidenceLines: budget - 1,
-		})
-		if err != nil {
-			if ctx.Err() != nil {
+		var heads []string
+		var below string // the artifact's own diff
+		for k, pair := range pairs {
+			x, y := pair[0], pair[1]
+			l, err := c.localizePair(ctx, a, x, y)
+			if err != nil {
 				return err
 			}
-			a.LocalizationError = err.Error()
-			continue
+			if l == nil {
+				continue
+			}
+			if names[k] != "" {
+				if a.CulpritLocalizations == nil {
+					a.CulpritLocalizations = map[string]*Localization{}
+				}
+				a.CulpritLocalizations[names[k]] = l
+			}
+			if a.Localization != nil {
+				// Further culprits: their summary only.
+				heads = append(heads, "culprit "+names[k]+": "+l.Summary+"\n")
+				continue
+			}
+			a.Localization = l
+			heads = append(heads, l.Summary+"\n"+l.Evidence)
+			if names[k] != "" && len(pairs) > 1 {
+				heads[0] = "culprit " + names[k] + ": " + heads[0]
+			}
+			// The artifact's own diff between the same two builds goes
+			// below, written within what is left so that its most
+			// telling lines are kept.
+			left := c.opts.EvidenceLines - strings.Count(heads[0], "\n") - (len(pairs) - 1)
+			vs := c.p.Base
+			if names[k] != "" {
+				vs = policies.Perturb(c.p.Base, y.set, c.opts.Seed)
+			}
+			artifact, err := c.artifactText(ctx, a.Path, x, y, vs, left)
+			if err != nil || artifact == "" {
+				artifact = headLines(a.Evidence, left)
+			}
+			below = artifact
 		}
-		if l == nil {
-			continue
+		if len(heads) > 0 {
+			a.Evidence = strings.Join(heads, "") + below
 		}
-		a.Localization = l
-		head := l.Summary + "\n" + l.Evidence
-		left := c.opts.EvidenceLines - strings.Count(head, "\n")
-		// The artifact's own diff between the same two builds, below,
-		// written within what is left so that its most telling lines
-		// are kept.
-		artifact, err := c.artifactText(ctx, a.Path, x, y, vs, left)
-		if err != nil || artifact == "" {
-			artifact = headLines(a.Evidence, left)
-		}
-		a.Evidence = head + artifact
 	}
 	return nil
 }
@@ -147,6 +154,40 @@ func (c *checker) artifactText(ctx context.Context, path string, x, y *observati
 		return "", err
 	}
 	return buf.String(), nil
+}
+
+// localizePair localizes an artifact's difference between builds x and y
+// (the control and a culprit's build, or two builds with one setting); nil
+// when it cannot, with the reason in the artifact's LocalizationError.
+func (c *checker) localizePair(ctx context.Context, a *ArtifactReport, x, y *observation) (*Localization, error) {
+	if x == nil || y == nil || y.failed != "" {
+		return nil, nil
+	}
+	if x.inter == nil || y.inter == nil {
+		for _, err := range []error{x.interErr, y.interErr} {
+			if err != nil && !errors.Is(err, ErrNoIntermediates) && !errors.Is(err, errRepeat) {
+				a.LocalizationError = err.Error()
+			}
+		}
+		return nil, nil
+	}
+	vs := c.p.Base
+	if len(y.set) > 0 && x.set == nil {
+		vs = policies.Perturb(c.p.Base, y.set, c.opts.Seed)
+	}
+	budget := max(c.opts.EvidenceLines/2, 4)
+	l, err := LocalizeIntermediates(ctx, x.inter, y.inter, LocalizeOptions{
+		ArtifactA: x.hashes[a.Path], ArtifactB: y.hashes[a.Path],
+		Labels: Labels(c.p.Base, vs), TimeRanges: TimeRanges(c.p.Base, vs), EvidenceLines: budget - 1,
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		a.LocalizationError = err.Error()
+		return nil, nil
+	}
+	return l, nil
 }
 
 // disagreeing returns two builds with the same settings whose artifact at

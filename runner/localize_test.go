@@ -5,9 +5,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/reprobox/reprobox/policies"
 )
 
 // writeTree writes a cargo target tree like testdata/crates/sysgen's: a
@@ -177,5 +180,84 @@ func TestKeeperLinksOnce(t *testing.T) {
 	}
 	if s1.Ino != s2.Ino {
 		t.Errorf("kept a copy (inode %d), not a link to %d", s2.Ino, s1.Ino)
+	}
+}
+
+// fakeLocalizedCheck runs the check logic with builds that write a sysgen
+// target tree on disk, whose derive line m chooses, and keep their
+// intermediates as real builds do.
+func fakeLocalizedCheck(t *testing.T, vary []string, m func(set []string, n int) string) *CheckReport {
+	t.Helper()
+	p := &Plan{Base: policies.Normalized(policies.DefaultSourceDateEpoch)}
+	c := newChecker(&Runner{}, p, CheckOptions{Vary: vary, Seed: 1, Jobs: 1, Repeats: 2, EvidenceLines: 40}, t.TempDir())
+	c.make = func(ctx context.Context, n int, set []string) (*observation, error) {
+		o := &Outcome{Dir: filepath.Join(t.TempDir(), "b")}
+		derive := m(set, n)
+		writeTree(t, filepath.Join(o.Dir, "upper"), derive)
+		obs := &observation{hashes: map[string]string{"target/release/app": "app" + derive}, files: map[string]string{}}
+		obs.inter, obs.interErr = c.keepIntermediates(ctx, o, set, obs)
+		if err := os.RemoveAll(o.Dir); err != nil { // as sandboxBuild does
+			return nil, err
+		}
+		return obs, nil
+	}
+	c.diff = func(context.Context, string, *observation, *observation, policies.Settings) ([]string, string, error) {
+		return nil, "artifact diff\n", nil
+	}
+	rep, err := c.run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func TestCheckLocalizesNondeterministic(t *testing.T) {
+	rep := fakeLocalizedCheck(t, []string{"hostname", "user"}, func(_ []string, n int) string {
+		if n%2 == 0 {
+			return "#[derive(Debug, Clone)]"
+		}
+		return "#[derive(Clone, Debug)]"
+	})
+	a := rep.Artifacts[0]
+	if !a.Nondeterministic || a.Localization == nil {
+		t.Fatalf("nondeterministic %v, localization %v (%s)", a.Nondeterministic, a.Localization, a.LocalizationError)
+	}
+	if !strings.HasPrefix(a.Evidence, "first divergence: build script of gen-sys (run), OUT_DIR bindings.rs") ||
+		!strings.Contains(a.Evidence, "+#[derive(") {
+		t.Errorf("evidence:\n%s", a.Evidence)
+	}
+	if in := rep.Intermediates; in == nil || in.KeptBytes == 0 || in.CopiedBytes != 0 {
+		t.Errorf("intermediates %+v", rep.Intermediates)
+	}
+}
+
+// Two culprits: each is localized, the first in full, the other by its
+// summary.
+func TestCheckLocalizesEachCulprit(t *testing.T) {
+	rep := fakeLocalizedCheck(t, []string{"hostname", "user", "home"}, func(set []string, _ int) string {
+		d := "Debug"
+		for _, f := range []string{"hostname", "user"} {
+			if slices.Contains(set, f) {
+				d += ", " + f
+			}
+		}
+		return "#[derive(" + d + ")]"
+	})
+	a := rep.Artifacts[0]
+	if !slices.Equal(a.Culprits, []string{"hostname", "user"}) {
+		t.Fatalf("culprits %v", a.Culprits)
+	}
+	if len(a.CulpritLocalizations) != 2 || a.CulpritLocalizations["user"] == nil {
+		t.Fatalf("culprit localizations %v", a.CulpritLocalizations)
+	}
+	// Repeats whose artifacts equal the first build of their settings are
+	// never compared: their intermediates are not kept.
+	if in := rep.Intermediates; in == nil || in.Builds >= rep.Builds {
+		t.Errorf("intermediates of %+v builds kept, of %d", rep.Intermediates, rep.Builds)
+	}
+	for _, want := range []string{"culprit hostname: first divergence: build script of gen-sys (run)", "culprit user: first divergence", "artifact diff"} {
+		if !strings.Contains(a.Evidence, want) {
+			t.Errorf("evidence lacks %q:\n%s", want, a.Evidence)
+		}
 	}
 }
