@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -258,6 +259,37 @@ func TestCheckLocalizesEachCulprit(t *testing.T) {
 	for _, want := range []string{"culprit hostname: first divergence: build script of gen-sys (run)", "culprit user: first divergence", "artifact diff"} {
 		if !strings.Contains(a.Evidence, want) {
 			t.Errorf("evidence lacks %q:\n%s", want, a.Evidence)
+		}
+	}
+}
+
+// BenchmarkScanIntermediates reads and keeps (links) a synthetic target
+// tree of 200 library units of 1 MiB rlib and 256 KiB rmeta each: the cost a
+// check pays per build for localization, mostly hashing.
+func BenchmarkScanIntermediates(b *testing.B) {
+	root := filepath.Join(b.TempDir(), "upper")
+	p := filepath.Join(root, "target", "release")
+	rlib, rmeta := make([]byte, 1<<20), make([]byte, 256<<10)
+	for i := 0; i < 200; i++ {
+		h := fmt.Sprintf("%016x", i+1)
+		fp := filepath.Join(p, ".fingerprint", fmt.Sprintf("c%d-%s", i, h))
+		if err := os.MkdirAll(fp, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(fp, fmt.Sprintf("lib-c%d", i)), []byte(h), 0o644)
+		os.WriteFile(filepath.Join(fp, fmt.Sprintf("lib-c%d.json", i)), []byte(`{"deps":[]}`), 0o644)
+		os.MkdirAll(filepath.Join(p, "deps"), 0o755)
+		rlib[0], rmeta[0] = byte(i), byte(i)
+		os.WriteFile(filepath.Join(p, "deps", fmt.Sprintf("libc%d-%s.rlib", i, h)), rlib, 0o644)
+		os.WriteFile(filepath.Join(p, "deps", fmt.Sprintf("libc%d-%s.rmeta", i, h)), rmeta, 0o644)
+	}
+	b.SetBytes(200 * (1<<20 + 256<<10))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := newKeeper(filepath.Join(b.TempDir(), "kept"))
+		in, err := scanIntermediates(context.Background(), root, k)
+		if err != nil || len(in.Tree.Units) != 200 {
+			b.Fatal(err)
 		}
 	}
 }
