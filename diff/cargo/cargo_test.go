@@ -173,17 +173,21 @@ func TestCompareXPy(t *testing.T) {
 
 func TestClassify(t *testing.T) {
 	for p, want := range map[string]Role{
-		"target/release/deps/libfoo-0123456789abcdef.rlib":                  Output,
-		"target/release/deps/foo-0123456789abcdef.d":                        Ignore,
-		"target/release/build/foo-sys-0123456789abcdef/out/gen/bindings.rs": Output,
-		"target/release/build/foo-sys-0123456789abcdef/output":              Output,
-		"target/release/build/foo-sys-0123456789abcdef/root-output":         Ignore,
-		"target/release/build/foo-sys-0123456789abcdef/invoked.timestamp":   Ignore,
-		"target/release/.fingerprint/foo-0123456789abcdef/lib-foo":          Fingerprint,
-		"target/release/.fingerprint/foo-0123456789abcdef/lib-foo.json":     Fingerprint,
-		"target/release/.fingerprint/foo-0123456789abcdef/dep-lib-foo":      Ignore,
-		"target/release/incremental/foo/x":                                  Ignore,
-		"src/build/x/y":                                                     Ignore,
+		"target/release/deps/libfoo-0123456789abcdef.rlib":                                                                                     Output,
+		"target/release/deps/foo-0123456789abcdef.d":                                                                                           Ignore,
+		"target/release/build/foo-sys-0123456789abcdef/out/gen/bindings.rs":                                                                    Output,
+		"target/release/build/foo-sys-0123456789abcdef/output":                                                                                 Output,
+		"target/release/build/foo-sys-0123456789abcdef/root-output":                                                                            Ignore,
+		"target/release/build/foo-sys-0123456789abcdef/invoked.timestamp":                                                                      Ignore,
+		"target/release/.fingerprint/foo-0123456789abcdef/lib-foo":                                                                             Fingerprint,
+		"target/release/.fingerprint/foo-0123456789abcdef/lib-foo.json":                                                                        Fingerprint,
+		"target/release/.fingerprint/foo-0123456789abcdef/dep-lib-foo":                                                                         Ignore,
+		"target/release/incremental/foo/x":                                                                                                     Ignore,
+		"src/build/x/y":                                                                                                                        Ignore,
+		"build/x86_64-unknown-linux-gnu/stage1-std/x86_64-unknown-linux-gnu/release/deps/libcore-0123456789abcdef.rlib":                        Output,
+		"build/x86_64-unknown-linux-gnu/stage1-rustc/x86_64-unknown-linux-gnu/release/build/rustc_llvm-0123456789abcdef/output":                Output,
+		"build/x86_64-unknown-linux-gnu/stage1-rustc/x86_64-unknown-linux-gnu/release/.fingerprint/rustc_llvm-0123456789abcdef/lib-rustc_llvm": Fingerprint,
+		"build/x86_64-unknown-linux-gnu/stage1/lib/rustlib/x86_64-unknown-linux-gnu/lib/libstd-0123456789abcdef.so":                            Ignore,
 	} {
 		if got := Classify(p); got != want {
 			t.Errorf("Classify(%s) = %d, want %d", p, got, want)
