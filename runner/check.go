@@ -40,6 +40,9 @@ type CheckOptions struct {
 	// and current step on Progress; zero means every 30 seconds, negative
 	// never.
 	ProgressEvery time.Duration
+	// NoIntermediates skips keeping cargo's intermediate outputs, and so
+	// localizing differences to the unit where they start.
+	NoIntermediates bool
 }
 
 // DefaultRepeats is the default of CheckOptions.Repeats.
@@ -58,6 +61,10 @@ type CheckReport struct {
 	Reproducible     bool               `json:"reproducible"`
 	Seed             uint64             `json:"seed"`
 	Timings          map[string]float64 `json:"timings_seconds,omitempty"`
+
+	// Intermediates says what was kept to localize differences (WriteJSON
+	// sorts the keys).
+	Intermediates *IntermediatesReport `json:"intermediates,omitempty"`
 }
 
 // Values are a factor's control and variant values.
@@ -80,6 +87,18 @@ type ArtifactReport struct {
 	Path             string   `json:"path"`
 	Reproducible     bool     `json:"reproducible"`
 	VariantSHA256    string   `json:"variant_sha256"`
+
+	// Localization is where the compared builds' cargo units first differ
+	// (for a nondeterministic artifact, two builds in one environment; for
+	// a culprit, the control and the culprit's build), and the chain from
+	// there to the artifact. The evidence text opens with it. WriteJSON
+	// sorts the keys.
+	Localization *Localization `json:"localization,omitempty"`
+	// LocalizationError says why intermediates could not be compared.
+	LocalizationError string `json:"localization_error,omitempty"`
+	// CulpritLocalizations localize the difference each culprit makes
+	// (the control against the culprit's build), by culprit.
+	CulpritLocalizations map[string]*Localization `json:"culprit_localizations,omitempty"`
 }
 
 // observation is what one build of a check produced.
@@ -88,6 +107,9 @@ type observation struct {
 	hashes map[string]string // artifact path → sha256, or "failed: …"
 	files  map[string]string // artifact path → kept copy
 	failed string
+	// inter are the build's cargo units, kept; interErr why not.
+	inter    *Intermediates
+	interErr error
 }
 
 // ErrControlFailed is returned when the normalized build itself fails: there
@@ -133,6 +155,9 @@ func (r *Runner) Check(ctx context.Context, p *Plan, opts CheckOptions, keep str
 		}
 	}
 	rep.Timings = map[string]float64{"total": r.now().Sub(started).Seconds()}
+	if c.keeper != nil {
+		rep.Timings["intermediates"] = c.interTime.Seconds()
+	}
 	return rep, nil
 }
 
@@ -160,6 +185,11 @@ type checker struct {
 	memo   map[string][]*observation // setKey → observations, in order
 	builds int
 	groups map[string]*observation // culprit group name → its build, for keep
+
+	keeper      *keeper // intermediates kept, shared by all builds
+	interBuilds int
+	interBytes  int64
+	interTime   time.Duration // spent reading and keeping intermediates
 
 	// The repeats that confirm reproducible artifacts are shared by all.
 	reproOnce sync.Once
@@ -231,6 +261,9 @@ func (c *checker) sandboxBuild(ctx context.Context, n int, set []string) (*obser
 			return nil, fmt.Errorf("runner: keep artifact %s: %w", a.Path, err)
 		}
 		obs.hashes[a.Path], obs.files[a.Path] = a.SHA256, dst
+	}
+	if !c.opts.NoIntermediates {
+		obs.inter, obs.interErr = c.keepIntermediates(ctx, o, set, obs)
 	}
 	return obs, nil
 }
@@ -344,6 +377,9 @@ func (c *checker) run(ctx context.Context) (*CheckReport, error) {
 		}
 	}
 	rep.Builds = c.builds
+	if err := c.localize(ctx, rep); err != nil {
+		return nil, err
+	}
 	return rep, nil
 }
 

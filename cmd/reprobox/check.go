@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reprobox/reprobox/internal/human"
 	"github.com/reprobox/reprobox/policies"
 	"github.com/reprobox/reprobox/runner"
 )
@@ -30,6 +31,7 @@ func newCheckCmd() *cobra.Command {
 		jsonOut  string
 		timings  bool
 		evidence int
+		noInter  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "check [DIR] [flags] [-- COMMAND ARGS...]",
@@ -40,6 +42,12 @@ it finds the factors responsible by adaptive group testing, testing first the
 factors whose perturbed values appear in the differing bytes, and shows the
 structural diff as evidence. An artifact that differs between identical
 environments is nondeterministic and never blamed on a factor.
+
+For cargo builds, check keeps each build's intermediate outputs (build scripts'
+OUT_DIR and output, each crate's rlib and rmeta) while it runs, as links to the
+builds' own files, and names the first unit where the compared builds diverge,
+with the chain from there to the artifact and a diff of that unit's outputs
+(such as a generated source) above the artifact's own diff.
 
 Factors (see reprobox factors): ` + strings.Join(policies.Names(), ", ") + `.
 --vary all,-aslr or --vary time,umask choose; an unknown name is an error.
@@ -96,7 +104,7 @@ stderr; every build is killed and everything the check made removed).`,
 			defer os.RemoveAll(tmpOut)
 			rep, err := r.Check(ctx, plan, runner.CheckOptions{
 				Vary: names, Seed: seed, Jobs: jobs, Repeats: repeats, Progress: stderr, EvidenceLines: evidence,
-				ProgressEvery: progressEvery(f.progress),
+				ProgressEvery: progressEvery(f.progress), NoIntermediates: noInter,
 			}, tmpOut)
 			if err != nil {
 				return err
@@ -135,6 +143,7 @@ stderr; every build is killed and everything the check made removed).`,
 	fl.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file")
 	fl.BoolVar(&timings, "timings", false, "include wall-clock timings in the JSON report")
 	fl.IntVar(&evidence, "evidence-lines", 40, "lines of structural diff shown per artifact")
+	fl.BoolVar(&noInter, "no-intermediates", false, "do not keep cargo's intermediate outputs, nor name the unit where builds first diverge")
 	return cmd
 }
 
@@ -177,6 +186,10 @@ func printCheck(w io.Writer, rep *runner.CheckReport, out string) {
 				fmt.Fprintln(w, "  | "+l)
 			}
 		}
+	}
+	if in := rep.Intermediates; in != nil {
+		fmt.Fprintf(w, "\nintermediates of %d builds read (%s); %s kept while checking (%s copied)\n",
+			in.Builds, human.Bytes(in.TreeBytes), human.Bytes(in.KeptBytes), human.Bytes(in.CopiedBytes))
 	}
 	fmt.Fprintf(w, "\nartifacts and report.json kept in %s\n", out)
 }

@@ -253,6 +253,7 @@ func TestCheckFixtures(t *testing.T) {
 		{"exec_path", []string{"exec_path"}, true},
 		{"two_factors", []string{"home", "hostname"}, true},
 		{"dist", []string{"time", "umask", "user"}, false},
+		{"dep_build_path", []string{"build_path"}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.crate, func(t *testing.T) {

@@ -1,0 +1,3 @@
+fn main() {
+    println!("data in {}", pathdep::data_dir());
+}

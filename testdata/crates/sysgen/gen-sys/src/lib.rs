@@ -1,0 +1,2 @@
+//! Raw generated types.
+include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
