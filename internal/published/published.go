@@ -218,7 +218,11 @@ func ParseSHA256SUMS(data []byte) ([]Entry, error) {
 		if strings.ContainsRune(name, 0) {
 			return nil, fmt.Errorf("line %d: the file name holds a NUL byte", n)
 		}
-		entries = append(entries, Entry{Name: path.Base(name), SHA256: sum, Origin: name})
+		base := path.Base(name)
+		if base == "." || base == ".." || base == "/" {
+			return nil, fmt.Errorf("line %d: %q names no file", n, name)
+		}
+		entries = append(entries, Entry{Name: base, SHA256: sum, Origin: name})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
