@@ -278,6 +278,7 @@ func verifyDiff(ctx context.Context, p *Plan, publishedFile, rebuilt string, opt
 		{Factor: "build_path", Values: []string{b.BuildPath}},
 		{Factor: "home", Values: []string{b.Home}},
 		{Factor: "domainname", Values: []string{b.Domainname}},
+		{Factor: "user", Values: []string{b.User}},
 	}
 	sde := time.Unix(b.SourceDateEpoch, 0)
 	times := []diff.TimeRange{{Factor: "time", From: sde.Add(-time.Hour), To: sde.Add(48 * time.Hour)}}
