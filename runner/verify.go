@@ -45,6 +45,11 @@ type VerifyOptions struct {
 	EvidenceLines int
 	// TempDir is where the diff spools large content ("" means os.TempDir).
 	TempDir string
+	// Only, when not empty, restricts the comparison to artifacts whose base
+	// name matches one of these globs (path.Match), on both sides: the others
+	// are neither compared nor MISSING. A release lists more than one rebuild
+	// makes (rustc's channel manifest lists every component).
+	Only []string
 }
 
 // A VerifyReport is the result of a verify, written as verify.json.
@@ -128,6 +133,22 @@ func (r *Runner) Verify(ctx context.Context, p *Plan, pub *published.Set, opts V
 	if opts.EvidenceLines == 0 {
 		opts.EvidenceLines = 40
 	}
+	for _, g := range opts.Only {
+		if _, err := path.Match(g, ""); err != nil {
+			return nil, fmt.Errorf("%w: --only %q: %v", ErrConfig, g, err)
+		}
+	}
+	selected := func(name string) bool {
+		if len(opts.Only) == 0 {
+			return true
+		}
+		for _, g := range opts.Only {
+			if ok, _ := path.Match(g, name); ok {
+				return true
+			}
+		}
+		return false
+	}
 	rep := &VerifyReport{
 		Image: p.Image.Reference().String(), ImageDigest: p.Image.Digest.String(),
 		Published: pub.Where, PublishedForm: pub.Form, Artifacts: []VerifyArtifact{},
@@ -207,6 +228,9 @@ func (r *Runner) Verify(ctx context.Context, p *Plan, pub *published.Set, opts V
 	built := map[string]Artifact{}
 	for _, a := range rep.first.Artifacts {
 		name := path.Base(a.Path)
+		if !selected(name) {
+			continue
+		}
 		if prev, ok := built[name]; ok {
 			return nil, fmt.Errorf("%w: two built artifacts share the base name %s (%s and %s); verify matches by base name: narrow the artifact globs", ErrConfig, name, prev.Path, a.Path)
 		}
@@ -217,7 +241,9 @@ func (r *Runner) Verify(ctx context.Context, p *Plan, pub *published.Set, opts V
 		names[n] = true
 	}
 	for _, e := range pub.Entries {
-		names[e.Name] = true
+		if selected(e.Name) {
+			names[e.Name] = true
+		}
 	}
 	sorted := make([]string, 0, len(names))
 	for n := range names {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ type verifyFlags struct {
 	attestations string
 	trustedKeys  string
 	threshold    int
+	only         []string
 }
 
 func newVerifyCmd() *cobra.Command {
@@ -63,7 +65,9 @@ MISSING (published but not built, or built but not published), INVALID (the
 published file beside the manifest is not what the manifest says: named as
 such, not as a rebuild mismatch), or NONDETERMINISTIC (--repeats builds
 disagree). Two published or two built artifacts with one base name are an
-error (exit 2). Published files are only read.
+error (exit 2). --only GLOB (repeatable) restricts both sides to matching base
+names: a channel manifest lists every component, a rebuild may make a few.
+Published files are only read.
 
 --out (default reprobox-verify) gets the rebuilt artifacts, SHA256SUMS,
 record.json, build.log and verify.json.
@@ -112,6 +116,7 @@ or the sandbox failed, 130 interrupted.`,
 	fl.BoolVar(&f.timestamps, "timestamps", false, "put the build's start and end and the verification time in the attestations")
 	fl.StringVar(&f.attestations, "attestations", "", "check the attestations in this directory instead of building")
 	fl.StringVar(&f.trustedKeys, "trusted-keys", "", "PEM public keys whose attestations count (with --attestations)")
+	fl.StringArrayVar(&f.only, "only", nil, "compare only artifacts whose base name matches this glob (repeatable), published and built alike; the others are ignored, not MISSING")
 	fl.IntVar(&f.threshold, "threshold", 1, "distinct trusted builders that must have reproduced each artifact (with --attestations)")
 	return cmd
 }
@@ -165,7 +170,7 @@ func runVerify(ctx context.Context, cmd *cobra.Command, f *verifyFlags, args []s
 	r.Progress = stderr
 	rep, err := r.Verify(ctx, plan, pub, runner.VerifyOptions{
 		Repeats: f.repeats, Stream: stderr, Progress: stderr, ProgressEvery: progressEvery(f.project.progress),
-		EvidenceLines: f.evidence,
+		EvidenceLines: f.evidence, Only: f.only,
 	})
 	if err != nil {
 		return err
@@ -330,6 +335,20 @@ func runVerifyAttestations(ctx context.Context, cmd *cobra.Command, f *verifyFla
 	pub, err := loadPublished(f.published)
 	if err != nil {
 		return err
+	}
+	if len(f.only) > 0 {
+		var kept []published.Entry
+		for _, e := range pub.Entries {
+			for _, g := range f.only {
+				if ok, err := path.Match(g, e.Name); err != nil {
+					return usageErrorf("--only %q: %v", g, err)
+				} else if ok {
+					kept = append(kept, e)
+					break
+				}
+			}
+		}
+		pub.Entries = kept
 	}
 	checker := attest.NewChecker(keys)
 	findings, err := checker.CheckDir(ctx, f.attestations)

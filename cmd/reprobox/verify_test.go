@@ -231,6 +231,14 @@ func TestVerify(t *testing.T) {
 		}
 	})
 
+	t.Run("only", func(t *testing.T) {
+		// The release lists more than this rebuild makes: --only narrows both sides.
+		r, rep := verify(t, filepath.Join(rel, "extra", "SHA256SUMS"), "--artifact", "dist.tar.gz", "--artifact", "README", "--only", "dist.tar*")
+		if st := status(rep); r.code != 0 || len(st) != 1 || st["dist.tar.gz"] != "MATCH" {
+			t.Fatalf("exit %d, statuses %v\n%s\n%s", r.code, st, r.stdout, r.stderr)
+		}
+	})
+
 	t.Run("repeats", func(t *testing.T) {
 		r, rep := verify(t, filepath.Join(rel, "sums", "SHA256SUMS"), "--repeats", "1")
 		if r.code != 0 || rep["builds"] != float64(2) {
