@@ -163,7 +163,9 @@ func (r *Runner) Verify(ctx context.Context, p *Plan, pub *published.Set, opts V
 		return nil, err
 	}
 	rep.SourceDigest = src.Digest
-	var runs []*Outcome
+	// Artifacts that differ between the builds are nondeterministic: no
+	// verdict on them against the published bytes means anything.
+	differs := map[string]bool{}
 	started := r.now()
 	for i := 0; i <= opts.Repeats; i++ {
 		label := fmt.Sprintf("reprobox: verify build %d of %d", i+1, opts.Repeats+1)
@@ -192,8 +194,6 @@ func (r *Runner) Verify(ctx context.Context, p *Plan, pub *published.Set, opts V
 		rep.Builds++
 		if i == 0 {
 			rep.first = o
-		} else {
-			runs = append(runs, o)
 		}
 		if opts.Progress != nil {
 			verdict := "ok"
@@ -204,27 +204,27 @@ func (r *Runner) Verify(ctx context.Context, p *Plan, pub *published.Set, opts V
 		}
 		if !o.OK() {
 			rep.BuildFailure = fmt.Sprintf("build %d: %s", i+1, o.Failure())
-			for _, run := range runs {
-				run.Remove()
+			if i > 0 {
+				o.Remove()
 			}
 			return rep, nil
 		}
-	}
-	finished := r.now()
-	// Artifacts that differ between the builds are nondeterministic: no
-	// verdict on them against the published bytes means anything.
-	differs := map[string]bool{}
-	for _, run := range runs {
+		if i == 0 {
+			continue
+		}
+		// A repeat is compared with the first build and removed at once:
+		// a rustc build directory holds gigabytes.
 		for _, a := range rep.first.Artifacts {
-			i := slices.IndexFunc(run.Artifacts, func(b Artifact) bool { return b.Path == a.Path })
-			if i < 0 || run.Artifacts[i].SHA256 != a.SHA256 {
+			j := slices.IndexFunc(o.Artifacts, func(b Artifact) bool { return b.Path == a.Path })
+			if j < 0 || o.Artifacts[j].SHA256 != a.SHA256 {
 				differs[a.Path] = true
 			}
 		}
-		if err := run.Remove(); err != nil {
+		if err := o.Remove(); err != nil {
 			return nil, err
 		}
 	}
+	finished := r.now()
 	built := map[string]Artifact{}
 	for _, a := range rep.first.Artifacts {
 		name := path.Base(a.Path)

@@ -246,6 +246,19 @@ func TestVerify(t *testing.T) {
 		}
 	})
 
+	t.Run("nondeterministic and failed builds", func(t *testing.T) {
+		where := filepath.Join(tmp, "random")
+		writeFile(t, filepath.Join(where, "rand.bin"), []byte("published bytes\n"))
+		r, rep := verify(t, where, "--repeats", "1", "--artifact", "rand.bin", "--", "sh", "-c", "head -c 16 /dev/urandom > rand.bin")
+		if r.code != 1 || status(rep)["rand.bin"] != "NONDETERMINISTIC" || rep["builds"] != float64(2) {
+			t.Fatalf("exit %d, report %v\n%s\n%s", r.code, rep, r.stdout, r.stderr)
+		}
+		r, _ = verify(t, where, "--", "sh", "-c", "echo 'error: broken' >&2; exit 3")
+		if r.code != 1 || !strings.Contains(r.stderr, "the rebuild failed") || !strings.Contains(r.stderr, "| error: broken") {
+			t.Fatalf("failed build: exit %d\n%s", r.code, r.stderr)
+		}
+	})
+
 	t.Run("signed attestations and threshold", func(t *testing.T) {
 		keys := t.TempDir()
 		for _, k := range []string{"one", "two", "stranger"} {
