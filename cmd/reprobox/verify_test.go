@@ -276,6 +276,13 @@ func TestVerify(t *testing.T) {
 		}
 		sign("one", filepath.Join(rel, "sums", "SHA256SUMS"), "one.intoto.jsonl")
 		sign("one", filepath.Join(rel, "dir"), "one-again.intoto.jsonl")
+		// The provenance (line 1) does not depend on the published input and
+		// has no times: two rebuilds signed with one key give the same bytes.
+		p1, _ := os.ReadFile(filepath.Join(att, "one.intoto.jsonl"))
+		p2, _ := os.ReadFile(filepath.Join(att, "one-again.intoto.jsonl"))
+		if l1, l2 := strings.SplitN(string(p1), "\n", 2)[0], strings.SplitN(string(p2), "\n", 2)[0]; l1 != l2 || l1 == "" {
+			t.Errorf("two signed provenances of the same rebuild differ:\n%s\n%s", l1, l2)
+		}
 		trusted := filepath.Join(keys, "trusted.pem")
 		a, _ := os.ReadFile(filepath.Join(keys, "one.pub"))
 		b, _ := os.ReadFile(filepath.Join(keys, "two.pub"))
