@@ -8,11 +8,15 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -375,4 +379,73 @@ func TestKeyGenerate(t *testing.T) {
 	if r := reprobox(t, ".", "key", "generate"); r.code != 2 {
 		t.Fatalf("no --out: exit %d", r.code)
 	}
+}
+
+// TestVerifyProgressAndInterrupt: a running verify reports its elapsed time
+// and step every --progress, and SIGINT stops the build, removes its work
+// directories and exits 130, leaving the published files as they were.
+func TestVerifyProgressAndInterrupt(t *testing.T) {
+	dataDir, image := needImage(t)
+	const marker = "3456.789"
+	pub := t.TempDir()
+	writeFile(t, filepath.Join(pub, "SHA256SUMS"), []byte(strings.Repeat("ab", 32)+"  x\n"))
+	writeFile(t, filepath.Join(pub, "x"), []byte("published\n"))
+	before := snap(t, pub)
+	cmd := exec.Command(os.Args[0], "verify", "--image", image, "--data-dir", dataDir, "--published", filepath.Join(pub, "SHA256SUMS"),
+		"--out", filepath.Join(t.TempDir(), "out"), "--artifact", "x", "--progress", "1s",
+		"--", "sh", "-c", "echo '   Compiling slow-step v0.1.0'; exec sleep "+marker)
+	cmd.Dir = fixture("reproducible")
+	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
+	var errb syncBuffer
+	cmd.Stderr = &errb
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !sleeping(marker) || !strings.Contains(errb.String(), "reprobox: verify build 1 of 1: ") {
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("no running build with a progress line: %s", errb.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if !strings.Contains(errb.String(), "Compiling slow-step") {
+		t.Errorf("the progress line does not name the step:\n%s", errb.String())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Errorf("exit %v, want 130\n%s", err, errb.String())
+	}
+	if sleeping(marker) {
+		t.Error("the build is still running")
+	}
+	dirs, _ := filepath.Glob(filepath.Join(dataDir, "work", "*", ".owner"))
+	for _, o := range dirs {
+		if b, err := os.ReadFile(o); err == nil && strings.HasPrefix(string(b), strconv.Itoa(cmd.Process.Pid)+" ") {
+			t.Errorf("work directory left behind: %s", filepath.Dir(o))
+		}
+	}
+	before.same(t, pub)
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
