@@ -427,7 +427,8 @@ func rebuildOf(p *Plan, rep *VerifyReport, src source, started, finished time.Ti
 
 // stage0Deps records a rustc source tree's stage0 (the previous release's
 // binaries that build this one, src/stage0) by digest: the file itself, and
-// each tarball it pins for the build host.
+// the rustc, rust-std and cargo tarballs it pins for the build host, which
+// bootstrap checks against these digests before it unpacks them.
 func stage0Deps(project string) []attest.Dependency {
 	for _, name := range []string{"src/stage0", "src/stage0.json"} {
 		data, err := os.ReadFile(filepath.Join(project, filepath.FromSlash(name)))
@@ -444,7 +445,11 @@ func stage0Deps(project string) []attest.Dependency {
 			Annotations: map[string]string{"compiler_date": st.CompilerDate, "compiler_version": st.CompilerVersion},
 		}}
 		for _, t := range st.Tarballs {
-			if !strings.Contains(t.Path, "x86_64-unknown-linux-gnu") {
+			// What bootstrap unpacks on the (x86_64 Linux) build host: the
+			// xz tarballs of rustc, rust-std and cargo for that triple.
+			base := path.Base(t.Path)
+			if !strings.HasSuffix(base, "-x86_64-unknown-linux-gnu.tar.xz") ||
+				!(strings.HasPrefix(base, "rustc-") || strings.HasPrefix(base, "rust-std-") || strings.HasPrefix(base, "cargo-")) {
 				continue
 			}
 			deps = append(deps, attest.Dependency{Name: "stage0:" + path.Base(t.Path), URI: strings.TrimSuffix(st.DistServer, "/") + "/" + t.Path, Digest: map[string]string{"sha256": t.SHA256}})

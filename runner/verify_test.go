@@ -65,6 +65,9 @@ func TestStage0Deps(t *testing.T) {
 	h := strings.Repeat("ab", 32)
 	os.WriteFile(filepath.Join(dir, "src", "stage0"), []byte("dist_server=https://static.rust-lang.org\ncompiler_date=2025-01-09\ncompiler_version=1.84.0\n"+
 		"dist/2025-01-09/rustc-1.84.0-x86_64-unknown-linux-gnu.tar.xz="+h+"\n"+
+		"dist/2025-01-09/rustc-1.84.0-x86_64-unknown-linux-gnu.tar.gz="+h+"\n"+
+		"dist/2025-01-09/rust-std-1.84.0-x86_64-unknown-linux-gnux32.tar.xz="+h+"\n"+
+		"dist/2025-01-09/clippy-1.84.0-x86_64-unknown-linux-gnu.tar.xz="+h+"\n"+
 		"dist/2025-01-09/rustc-1.84.0-aarch64-apple-darwin.tar.xz="+h+"\n"), 0o644)
 	deps := stage0Deps(dir)
 	if len(deps) != 2 || deps[0].Name != "stage0" || len(deps[0].Digest["sha256"]) != 64 || deps[0].Annotations["compiler_version"] != "1.84.0" {
