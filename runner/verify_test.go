@@ -5,10 +5,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/reprobox/reprobox/internal/testenv"
+	"github.com/reprobox/reprobox/policies"
 )
 
 // TestSourceDigestIsDirHash: the source digest is the in-toto dirHash, as
@@ -78,5 +80,26 @@ func TestStage0Deps(t *testing.T) {
 	}
 	if stage0Deps(t.TempDir()) != nil {
 		t.Fatal("stage0 found where there is none")
+	}
+}
+
+// TestVerifyDiffLabels: a mismatch's diff names the factors whose normalized
+// values (the rebuild's) are in the differing bytes: here the publisher built
+// in another directory, at another time.
+func TestVerifyDiffLabels(t *testing.T) {
+	dir := t.TempDir()
+	pub, rebuilt := filepath.Join(dir, "published.txt"), filepath.Join(dir, "rebuilt.txt")
+	os.WriteFile(pub, []byte("name = hello\nsrc = /home/ci/work/hello/src\nbuilt = 2024-03-01\n"), 0o444)
+	os.WriteFile(rebuilt, []byte("name = hello\nsrc = /build/src\nbuilt = 2023-11-14\n"), 0o644)
+	p := &Plan{Base: policies.Normalized(1700000000)}
+	text, factors, err := verifyDiff(context.Background(), p, pub, rebuilt, VerifyOptions{EvidenceLines: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(factors, "build_path") || !slices.Contains(factors, "time") {
+		t.Fatalf("factors %v, want build_path and time\n%s", factors, text)
+	}
+	if !strings.Contains(text, "-src = /home/ci/work/hello/src") || !strings.Contains(text, "+src = /build/src") {
+		t.Fatalf("diff:\n%s", text)
 	}
 }
