@@ -177,7 +177,7 @@ func runVerify(ctx context.Context, cmd *cobra.Command, f *verifyFlags, args []s
 	}
 	defer rep.Close()
 	if o := rep.Outcome(); o != nil {
-		if err := runner.WriteOut(plan, o, f.project.out); err != nil {
+		if err := runner.WriteOut(ctx, plan, o, f.project.out); err != nil {
 			return err
 		}
 	}
