@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -129,7 +130,12 @@ func defaultDataDir() string {
 	return "/var/lib/reprobox"
 }
 
+// dataDir is the data directory, made absolute: the backend bind-mounts
+// paths under it, and a mount source must be absolute.
 func dataDir(cmd *cobra.Command) string {
 	d, _ := cmd.Flags().GetString("data-dir")
+	if abs, err := filepath.Abs(d); err == nil {
+		return abs
+	}
 	return d
 }
