@@ -81,10 +81,7 @@ control build failed), 2 usage or config error, 3 reprobox or the sandbox failed
 			stderr := cmd.ErrOrStderr()
 			fmt.Fprintf(stderr, "reprobox: checking %s in %s, varying %s (seed %d, %d job(s))\n",
 				plan.Project, plan.Image.Reference(), strings.Join(names, ","), seed, jobs)
-			if err := os.MkdirAll(filepath.Dir(filepath.Clean(f.out)), 0o755); err != nil {
-				return err
-			}
-			tmpOut, err := os.MkdirTemp(filepath.Dir(filepath.Clean(f.out)), "."+filepath.Base(f.out)+".partial-")
+			tmpOut, err := runner.NewOutTemp(f.out)
 			if err != nil {
 				return err
 			}
