@@ -360,8 +360,9 @@ func (o *Outcome) collect(src string, globs []string, max int64) error {
 globs:
 	for _, g := range globs {
 		matches, err := root.Glob(g)
-		if errors.Is(err, safefs.ErrSymlink) {
-			refuse("artifact %s: %v", quoteName(g), err)
+		var pe *fs.PathError
+		if errors.Is(err, safefs.ErrSymlink) && errors.As(err, &pe) {
+			refuse("artifact %s: %s: %v", quoteName(g), quoteName(pe.Path), pe.Err)
 			continue
 		}
 		if err != nil {
