@@ -321,7 +321,7 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 	}
 	if res.Success() {
 		max, _ := p.Config.maxOutput()
-		if err := o.collect(src, p.Config.Artifacts, max); err != nil {
+		if err := o.collect(ctx, src, p.Config.Artifacts, max); err != nil {
 			return nil, err
 		}
 	}
@@ -339,7 +339,7 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 // artifacts larger than max in total (checked on the size before anything is
 // read, then on the bytes copied). A wildcard does not match links or
 // directories.
-func (o *Outcome) collect(src string, globs []string, max int64) error {
+func (o *Outcome) collect(ctx context.Context, src string, globs []string, max int64) error {
 	root, err := safefs.OpenRoot(src)
 	if err != nil {
 		return fmt.Errorf("runner: collect artifacts: %w", err)
@@ -394,7 +394,7 @@ globs:
 				refuse("artifact %s: its name %s; rename it in the build", quoteName(rel), why)
 				continue
 			}
-			a, size, err := o.stage(root, stage, rel, max-total)
+			a, size, err := o.stage(ctx, root, stage, rel, max-total)
 			if errors.Is(err, errTooLarge) {
 				refuse("artifacts total more than max_output (%s) with %s (%s); raise max_output in %s if the build really makes that much",
 					human.Bytes(max), quoteName(rel), human.Bytes(size), ConfigFile)
@@ -421,10 +421,24 @@ globs:
 
 var errTooLarge = errors.New("larger than the output limit")
 
+// ctxReader stops a long copy when ctx is done (Ctrl-C during the copy of
+// a large artifact).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if c.ctx.Err() != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
+}
+
 // stage copies the regular file rel of root to the same path in stage and
 // hashes it on the way, reading at most budget bytes: a larger file (its size
 // says so before any read, or it grows while read) is errTooLarge.
-func (o *Outcome) stage(root, stage *safefs.Root, rel string, budget int64) (Artifact, int64, error) {
+func (o *Outcome) stage(ctx context.Context, root, stage *safefs.Root, rel string, budget int64) (Artifact, int64, error) {
 	in, info, err := root.Open(rel)
 	if err != nil {
 		return Artifact{}, 0, err
@@ -441,7 +455,7 @@ func (o *Outcome) stage(root, stage *safefs.Root, rel string, budget int64) (Art
 		return Artifact{}, 0, err
 	}
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(out, h), io.LimitReader(in, budget+1))
+	n, err := io.Copy(io.MultiWriter(out, h), ctxReader{ctx, io.LimitReader(in, budget+1)})
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}

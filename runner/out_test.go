@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io/fs"
 	"math"
@@ -200,7 +201,7 @@ func TestCollectRefuses(t *testing.T) {
 		t.Helper()
 		o := &Outcome{Dir: t.TempDir(), Result: &sandbox.Result{}, Settings: policies.Settings{}}
 		done := make(chan error, 1)
-		go func() { done <- o.collect(src, globs, max) }()
+		go func() { done <- o.collect(context.Background(), src, globs, max) }()
 		select {
 		case err := <-done:
 			must(err)
