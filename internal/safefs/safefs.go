@@ -82,10 +82,10 @@ func (r *Root) openat2(op, rel string, flags uint64, mode uint64) (int, error) {
 	if err != nil {
 		return -1, &fs.PathError{Op: op, Path: rel, Err: err}
 	}
-	for {
+	for try := 0; ; try++ {
 		fd, err := unix.Openat2(int(r.dir.Fd()), c, &unix.OpenHow{Flags: flags | unix.O_CLOEXEC, Mode: mode, Resolve: resolve})
 		switch {
-		case err == unix.EINTR || err == unix.EAGAIN:
+		case (err == unix.EINTR || err == unix.EAGAIN) && try < 100:
 			continue // EAGAIN: a rename raced the lookup; retry
 		case err == unix.ELOOP:
 			err = ErrSymlink
