@@ -10,16 +10,21 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/reprobox/reprobox/images"
+	"github.com/reprobox/reprobox/internal/human"
+	"github.com/reprobox/reprobox/internal/safefs"
 	"github.com/reprobox/reprobox/policies"
 	"github.com/reprobox/reprobox/sandbox"
 )
@@ -77,7 +82,7 @@ type Plan struct {
 }
 
 // NewPlan resolves the image, the source date and the normalized environment
-// for a project. The config's image must be pinned (an unpinned reference is
+// for a project, after checking outDir (when not empty) with CheckOut. The config's image must be pinned (an unpinned reference is
 // refused naming the digest it would resolve to) unless imageFromFlag is set,
 // in which case a local name is resolved and its digest recorded.
 func (r *Runner) NewPlan(ctx context.Context, project string, cfg Config, imageFromFlag bool, outDir string) (*Plan, error) {
@@ -90,6 +95,13 @@ func (r *Runner) NewPlan(ctx context.Context, project string, cfg Config, imageF
 	}
 	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("%w: project directory %s does not exist", ErrConfig, project)
+	}
+	if outDir != "" {
+		// Before anything is built: a run must not fail only at the end
+		// because --out names a directory reprobox may not replace.
+		if err := CheckOut(outDir); err != nil {
+			return nil, err
+		}
 	}
 	ref, err := images.ParseReference(cfg.Image)
 	if err != nil {
@@ -161,6 +173,9 @@ type Outcome struct {
 	Artifacts []Artifact
 	// Missing lists artifact globs that matched nothing.
 	Missing []string
+	// Refused says why artifacts were refused (a link, a FIFO, a name with
+	// a control character, more than max_output): the build failed.
+	Refused []string
 	// Dir is the build's private work directory; Remove deletes it.
 	Dir string
 	// Log is the build's output.
@@ -179,12 +194,15 @@ type Artifact struct {
 	Path   string `json:"path"`
 	SHA256 string `json:"sha256"`
 	Size   int64  `json:"size"`
-	// File is where it is on the host while the outcome's Dir exists.
+	// File is reprobox's own copy, in the outcome's Dir, while that exists.
 	File string `json:"-"`
 }
 
-// OK reports whether the build exited 0 and produced every artifact.
-func (o *Outcome) OK() bool { return o.Result.Success() && len(o.Missing) == 0 }
+// OK reports whether the build exited 0 and produced every artifact, none
+// refused.
+func (o *Outcome) OK() bool {
+	return o.Result.Success() && len(o.Missing) == 0 && len(o.Refused) == 0
+}
 
 // Failure describes why a build is not OK.
 func (o *Outcome) Failure() string {
@@ -195,6 +213,8 @@ func (o *Outcome) Failure() string {
 		return fmt.Sprintf("the build was killed by signal %d", o.Result.Signal)
 	case !o.Result.Success():
 		return fmt.Sprintf("the build exited with status %d", o.Result.ExitCode)
+	case len(o.Refused) > 0:
+		return strings.Join(o.Refused, "; ")
 	case len(o.Missing) > 0:
 		return "no file matches artifact " + strings.Join(o.Missing, ", ")
 	}
@@ -311,38 +331,96 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 		o.TimedOut = timeout
 	}
 	if res.Success() {
-		if err := o.collect(src, p.Config.Artifacts); err != nil {
+		max, _ := p.Config.maxOutput()
+		if err := o.collect(ctx, src, p.Config.Artifacts, max); err != nil {
 			return nil, err
 		}
 	}
 	return o, nil
 }
 
-// collect finds and hashes the artifacts in the build directory.
-func (o *Outcome) collect(src string, globs []string) error {
+// collect finds the artifacts in the build directory src, copies each into
+// the outcome's own directory and hashes it from the same descriptor.
+//
+// src is the build's tree, which the build controlled: every path is resolved
+// inside it without following a link (package safefs), so a link to a host
+// path (target -> /etc, /proc/self/root/...) is never read. What reprobox
+// refuses makes the build fail with a message in o.Refused: a path through a
+// symbolic link, a FIFO, socket or device, a name with a control character, or
+// artifacts larger than max in total (checked on the size before anything is
+// read, then on the bytes copied). A wildcard does not match links or
+// directories.
+func (o *Outcome) collect(ctx context.Context, src string, globs []string, max int64) error {
+	root, err := safefs.OpenRoot(src)
+	if err != nil {
+		return fmt.Errorf("runner: collect artifacts: %w", err)
+	}
+	defer root.Close()
+	stageDir := filepath.Join(o.Dir, "artifacts")
+	if err := os.Mkdir(stageDir, 0o700); err != nil {
+		return fmt.Errorf("runner: collect artifacts: %w", err)
+	}
+	stage, err := safefs.OpenRoot(stageDir)
+	if err != nil {
+		return fmt.Errorf("runner: collect artifacts: %w", err)
+	}
+	defer stage.Close()
+	refuse := func(format string, args ...any) { o.Refused = append(o.Refused, fmt.Sprintf(format, args...)) }
 	seen := map[string]bool{}
+	var total int64
+globs:
 	for _, g := range globs {
-		matches, err := filepath.Glob(filepath.Join(src, g))
+		matches, err := root.Glob(g)
+		var pe *fs.PathError
+		if errors.Is(err, safefs.ErrSymlink) && errors.As(err, &pe) {
+			refuse("artifact %s: %s: %v", quoteName(g), quoteName(pe.Path), pe.Err)
+			continue
+		}
 		if err != nil {
-			return fmt.Errorf("%w: artifact glob %q: %v", ErrConfig, g, err)
+			return fmt.Errorf("runner: artifact %s: %w", quoteName(g), err)
 		}
 		n := 0
-		for _, m := range matches {
-			st, err := os.Lstat(m)
-			if err != nil || !st.Mode().IsRegular() {
-				continue // directories and links are not artifacts
+		for _, rel := range matches {
+			mode, err := root.Lstat(rel)
+			if err != nil {
+				return fmt.Errorf("runner: artifact %s: %w", quoteName(rel), err)
+			}
+			wildcard := rel != path.Clean(g)
+			switch {
+			case mode.IsDir() || (wildcard && mode&fs.ModeSymlink != 0):
+				continue // directories are not artifacts; a wildcard does not follow links
+			case mode&fs.ModeSymlink != 0:
+				refuse("artifact %s is a symbolic link, which reprobox does not follow on the host: name the file it points to", quoteName(rel))
+				continue
+			case !mode.IsRegular():
+				refuse("artifact %s is not a regular file: it is a %s", quoteName(rel), safefs.TypeName(mode))
+				continue
 			}
 			n++
-			rel, _ := filepath.Rel(src, m)
 			if seen[rel] {
 				continue
 			}
 			seen[rel] = true
-			sum, err := fileSHA256(m)
-			if err != nil {
-				return fmt.Errorf("runner: hash artifact %s: %w", rel, err)
+			if why := badName(rel); why != "" {
+				refuse("artifact %s: its name %s; rename it in the build", quoteName(rel), why)
+				continue
 			}
-			o.Artifacts = append(o.Artifacts, Artifact{Path: filepath.ToSlash(rel), SHA256: sum, Size: st.Size(), File: m})
+			a, size, err := o.stage(ctx, root, stage, rel, max-total)
+			if errors.Is(err, errTooLarge) {
+				refuse("artifacts total more than max_output (%s) with %s (%s); raise max_output in %s if the build really makes that much",
+					human.Bytes(max), quoteName(rel), human.Bytes(size), ConfigFile)
+				break globs
+			}
+			var pe *fs.PathError
+			if errors.As(err, &pe) && (errors.Is(err, safefs.ErrSymlink) || errors.Is(err, safefs.ErrNotRegular) || errors.Is(err, safefs.ErrChanged)) {
+				refuse("artifact %s: %v", quoteName(rel), pe.Err)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("runner: artifact %s: %w", quoteName(rel), err)
+			}
+			total += size
+			o.Artifacts = append(o.Artifacts, a)
 		}
 		if n == 0 {
 			o.Missing = append(o.Missing, g)
@@ -352,17 +430,78 @@ func (o *Outcome) collect(src string, globs []string) error {
 	return nil
 }
 
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+var errTooLarge = errors.New("larger than the output limit")
+
+// ctxReader stops a long copy when ctx is done (Ctrl-C during the copy of
+// a large artifact).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if c.ctx.Err() != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.Read(p)
+}
+
+// stage copies the regular file rel of root to the same path in stage and
+// hashes it on the way, reading at most budget bytes: a larger file (its size
+// says so before any read, or it grows while read) is errTooLarge.
+func (o *Outcome) stage(ctx context.Context, root, stage *safefs.Root, rel string, budget int64) (Artifact, int64, error) {
+	in, info, err := root.Open(rel)
 	if err != nil {
-		return "", err
+		return Artifact{}, 0, err
 	}
-	defer f.Close()
+	defer in.Close()
+	if info.Size() > budget {
+		return Artifact{}, info.Size(), errTooLarge
+	}
+	if err := stage.MkdirAll(path.Dir(rel), 0o755); err != nil {
+		return Artifact{}, 0, err
+	}
+	out, err := stage.Create(rel, info.Mode().Perm())
+	if err != nil {
+		return Artifact{}, 0, err
+	}
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+	n, err := io.Copy(io.MultiWriter(out, h), ctxReader{ctx, io.LimitReader(in, budget+1)})
+	if cerr := out.Close(); err == nil {
+		err = cerr
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	if err != nil {
+		return Artifact{}, 0, err
+	}
+	if n > budget {
+		return Artifact{}, n, errTooLarge
+	}
+	return Artifact{Path: rel, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n, File: filepath.Join(stage.Name(), rel)}, n, nil
+}
+
+// badName says why an artifact's name cannot be written safely: a control
+// character (a newline would forge a line of SHA256SUMS, an escape sequence
+// would rewrite the terminal) or bytes that are not UTF-8 (record.json could
+// not hold the name as it is). "" means the name is fine.
+func badName(name string) string {
+	if !utf8.ValidString(name) {
+		return "is not valid UTF-8"
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return fmt.Sprintf("holds the control character %U", r)
+		}
+	}
+	return ""
+}
+
+// quoteName quotes a name from the build for a message when it holds
+// anything unusual, so no name can write its own lines.
+func quoteName(name string) string {
+	if badName(name) != "" || strings.ContainsAny(name, " \\\"'") {
+		return strconv.Quote(name)
+	}
+	return name
 }
 
 // mountDisorder mounts disorderfs over src at mnt, listing every directory in

@@ -3,10 +3,12 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +42,9 @@ type Config struct {
 	Exclude []string `toml:"exclude"`
 	// Vary is the default --vary of `reprobox check`.
 	Vary string `toml:"vary"`
+	// MaxOutput bounds the total size of one build's artifacts ("8g",
+	// the default; k, m, g, t are binary units).
+	MaxOutput string `toml:"max_output"`
 }
 
 // LoadConfig reads dir/reprobox.toml. A missing file gives a zero Config and
@@ -68,7 +73,7 @@ func LoadConfig(dir string) (cfg Config, found bool, err error) {
 		for i, k := range undec {
 			keys[i] = k.String()
 		}
-		return Config{}, true, fmt.Errorf("%w: %s: unknown key(s) %s (known: image, command, artifacts, source_date_epoch, cpus, env, timeout, exclude, vary)", ErrConfig, path, strings.Join(keys, ", "))
+		return Config{}, true, fmt.Errorf("%w: %s: unknown key(s) %s (known: image, command, artifacts, source_date_epoch, cpus, env, timeout, exclude, vary, max_output)", ErrConfig, path, strings.Join(keys, ", "))
 	}
 	return cfg, true, nil
 }
@@ -121,6 +126,9 @@ func (c *Config) Validate() error {
 	if _, err := c.timeout(); err != nil {
 		return err
 	}
+	if _, err := c.maxOutput(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -157,6 +165,52 @@ func noNUL(c *Config) error {
 		}
 	}
 	return nil
+}
+
+// DefaultMaxOutput is the default bound on one build's artifacts.
+const DefaultMaxOutput = 8 << 30
+
+func (c *Config) maxOutput() (int64, error) {
+	if c.MaxOutput == "" {
+		return DefaultMaxOutput, nil
+	}
+	n, err := ParseSize(c.MaxOutput)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%w: max_output %q is not a positive size such as \"8g\" or \"512m\"", ErrConfig, c.MaxOutput)
+	}
+	return n, nil
+}
+
+// ParseSize reads a size in bytes: digits, optionally followed by k, m, g or
+// t (binary units, any case) and an optional "b" or "ib": "8g", "512MiB",
+// "1048576".
+func ParseSize(s string) (int64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	unit := strings.TrimLeft(t, "0123456789")
+	digits := t[:len(t)-len(unit)]
+	shift := -1
+	switch strings.TrimSuffix(strings.TrimSuffix(unit, "b"), "i") {
+	case "":
+		if unit == "" || unit == "b" {
+			shift = 0
+		}
+	case "k":
+		shift = 10
+	case "m":
+		shift = 20
+	case "g":
+		shift = 30
+	case "t":
+		shift = 40
+	}
+	if digits == "" || shift < 0 {
+		return 0, fmt.Errorf("size %q: want digits and an optional unit k, m, g or t", s)
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return n << shift, nil
 }
 
 // reservedEnv are the variables reprobox itself sets in a build, with what

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/reprobox/reprobox/internal/safefs"
 )
 
 // copyTree copies the project src into dst (which must not exist) for one build:
@@ -16,10 +18,30 @@ import (
 // modification times clamped to sde, and everything owned by uid:gid so that the
 // build user can write it. Top-level entries named in exclude are skipped. Other
 // file types (sockets, devices, fifos) are errors: a build source has none.
+// Both trees are reached through package safefs: no link in the project is
+// followed on the host (links are copied as links), a file replaced by a FIFO
+// while copied is refused, and every write lands inside dst.
 // It returns how many files and bytes it copied, and stops when ctx is done.
 func copyTree(ctx context.Context, src, dst string, exclude []string, sde int64, uid, gid int) (files, bytes int64, err error) {
+	if err := os.Mkdir(dst, 0o700); err != nil {
+		return 0, 0, fmt.Errorf("runner: copy the source: %w", err)
+	}
+	from, err := safefs.OpenRoot(src)
+	if err != nil {
+		return 0, 0, fmt.Errorf("runner: copy the source: %w", err)
+	}
+	defer from.Close()
+	to, err := safefs.OpenRoot(dst)
+	if err != nil {
+		return 0, 0, fmt.Errorf("runner: copy the source: %w", err)
+	}
+	defer to.Close()
 	clamp := time.Unix(sde, 0)
-	var dirs []string // directories whose mtimes are set after their contents
+	type dirTime struct {
+		rel   string
+		mtime time.Time
+	}
+	var dirs []dirTime // directories whose mtimes are set after their contents
 	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -37,7 +59,6 @@ func copyTree(ctx context.Context, src, dst string, exclude []string, sde int64,
 			}
 			return nil
 		}
-		target := filepath.Join(dst, rel)
 		info, err := d.Info()
 		if err != nil {
 			return err
@@ -48,37 +69,39 @@ func copyTree(ctx context.Context, src, dst string, exclude []string, sde int64,
 		}
 		switch mode := info.Mode(); {
 		case mode.IsDir():
-			if err := os.Mkdir(target, mode.Perm()|0o700); err != nil {
+			if rel == "." {
+				err = to.ChmodDir(".", mode.Perm()|0o700)
+			} else {
+				err = to.Mkdir(rel, mode.Perm()|0o700)
+			}
+			if err != nil {
 				return err
 			}
-			if err := os.Chmod(target, mode.Perm()|0o700); err != nil {
-				return err
-			}
-			dirs = append(dirs, target)
+			dirs = append(dirs, dirTime{rel, mtime})
 		case mode.IsRegular():
-			if err := copyFile(path, target, mode.Perm()); err != nil {
+			n, err := copyIn(from, to, rel, mode.Perm())
+			if err != nil {
 				return err
 			}
-			files, bytes = files+1, bytes+info.Size()
+			files, bytes = files+1, bytes+n
 		case mode&fs.ModeSymlink != 0:
 			link, err := os.Readlink(path)
 			if err != nil {
 				return err
 			}
-			if err := os.Symlink(link, target); err != nil {
+			if err := to.Symlink(link, rel); err != nil {
 				return err
 			}
-			if err := os.Lchown(target, uid, gid); err != nil {
-				return err
-			}
-			return lutimes(target, mtime)
 		default:
-			return fmt.Errorf("%s is a %s, which a build source cannot hold", path, mode.Type())
+			return fmt.Errorf("%s is a %s, which a build source cannot hold", path, safefs.TypeName(mode))
 		}
-		if err := os.Lchown(target, uid, gid); err != nil {
+		if rel == "." {
+			return os.Lchown(dst, uid, gid)
+		}
+		if err := to.Lchown(rel, uid, gid); err != nil {
 			return err
 		}
-		return os.Chtimes(target, mtime, mtime)
+		return to.Lchtimes(rel, mtime, mtime)
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("runner: copy the source: %w", err)
@@ -86,29 +109,47 @@ func copyTree(ctx context.Context, src, dst string, exclude []string, sde int64,
 	// Directory mtimes changed as their entries were created: set them again,
 	// deepest first.
 	for i := len(dirs) - 1; i >= 0; i-- {
-		rel, _ := filepath.Rel(dst, dirs[i])
-		info, err := os.Lstat(filepath.Join(src, rel))
+		if dirs[i].rel == "." {
+			err = os.Chtimes(dst, dirs[i].mtime, dirs[i].mtime)
+		} else {
+			err = to.Lchtimes(dirs[i].rel, dirs[i].mtime, dirs[i].mtime)
+		}
 		if err != nil {
-			return 0, 0, fmt.Errorf("runner: copy the source: %w", err)
-		}
-		mtime := info.ModTime()
-		if mtime.After(clamp) {
-			mtime = clamp
-		}
-		if err := os.Chtimes(dirs[i], mtime, mtime); err != nil {
 			return 0, 0, fmt.Errorf("runner: copy the source: %w", err)
 		}
 	}
 	return files, bytes, nil
 }
 
+// copyIn copies the regular file rel of from to a new file rel of to.
+func copyIn(from, to *safefs.Root, rel string, perm fs.FileMode) (n int64, err error) {
+	in, _, err := from.Open(rel)
+	if err != nil {
+		return 0, err
+	}
+	defer in.Close()
+	out, err := to.Create(rel, perm)
+	if err != nil {
+		return 0, err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	return io.Copy(out, in)
+}
+
+// copyFile copies the regular file src (a link in its place is not followed,
+// a FIFO or device is refused) to the new file dst (O_EXCL, not through a
+// link) with mode perm.
 func copyFile(src, dst string, perm fs.FileMode) (err error) {
-	in, err := os.Open(src)
+	in, _, err := safefs.OpenFile(src)
 	if err != nil {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	out, err := safefs.CreateFile(dst, perm)
 	if err != nil {
 		return err
 	}
@@ -117,8 +158,6 @@ func copyFile(src, dst string, perm fs.FileMode) (err error) {
 			err = cerr
 		}
 	}()
-	if _, err := io.Copy(out, in); err != nil {
-		return err
-	}
-	return out.Chmod(perm)
+	_, err = io.Copy(out, in)
+	return err
 }

@@ -52,16 +52,14 @@ func processIdentity(pid int) string {
 
 // alive reports whether the owner recorded in dir is still running.
 func alive(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, ownerFile))
-	if err != nil {
+	owner := readOwner(dir)
+	if owner == "" {
 		// No owner yet: a directory being created right now, or one
 		// from before owners were recorded. Leave it unless it is old.
-		st, err := os.Stat(dir)
+		st, err := os.Lstat(dir)
 		return err == nil && st.ModTime().After(nowFunc().Add(-staleAfter))
 	}
-	pid, _, _ := strings.Cut(string(b), " ")
-	n, err := strconv.Atoi(pid)
-	return err == nil && processIdentity(n) == strings.TrimSpace(string(b))
+	return ownerAlive(owner)
 }
 
 // Prune removes work directories left by runs that were killed: it unmounts

@@ -76,21 +76,21 @@ func WriteJSON(w io.Writer, v any) error {
 }
 
 // WriteOut publishes an outcome to out: the artifacts under their relative
-// paths, SHA256SUMS (only when the build succeeded), record.json and build.log.
-// It assembles everything in a sibling directory and renames it into place, so
-// out is never left half written; an existing out is replaced only when it is a
-// reprobox output directory. It stops between artifacts when ctx is done.
+// paths, SHA256SUMS (only when the build succeeded), record.json, build.log
+// and the OutMarker. It assembles everything in a sibling directory and renames
+// it into place, so out is never left half written; an existing out is
+// replaced only when it holds the marker. Artifact names never hold a control
+// character (collect refuses them), so each is one line of SHA256SUMS, written
+// as it is: a backslash is literal, as sha256sum -c reads a line that does not
+// start with one.
+// It stops between artifacts when ctx is done.
 func WriteOut(ctx context.Context, p *Plan, o *Outcome, out string) error {
 	if err := checkOutDir(out); err != nil {
 		return err
 	}
-	parent := filepath.Dir(filepath.Clean(out))
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("runner: output directory: %w", err)
-	}
-	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(out)+".partial-")
+	tmp, err := NewOutTemp(out)
 	if err != nil {
-		return fmt.Errorf("runner: output directory: %w", err)
+		return err
 	}
 	ok := false
 	defer func() {
@@ -98,9 +98,6 @@ func WriteOut(ctx context.Context, p *Plan, o *Outcome, out string) error {
 			os.RemoveAll(tmp)
 		}
 	}()
-	if err := os.Chmod(tmp, 0o755); err != nil {
-		return err
-	}
 	var sums strings.Builder
 	if o.OK() {
 		for _, a := range o.Artifacts {
@@ -139,49 +136,4 @@ func WriteOut(ctx context.Context, p *Plan, o *Outcome, out string) error {
 	}
 	ok = true
 	return nil
-}
-
-// PublishDir renames the complete directory tmp to out, replacing out only when
-// reprobox wrote it; the old one is removed only after the new one is in place.
-func PublishDir(tmp, out string) error {
-	if err := checkOutDir(out); err != nil {
-		return err
-	}
-	old := ""
-	if _, err := os.Stat(out); err == nil {
-		old = tmp + ".old"
-		if err := os.Rename(out, old); err != nil {
-			return fmt.Errorf("runner: replace %s: %w", out, err)
-		}
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		if old != "" {
-			_ = os.Rename(old, out)
-		}
-		return fmt.Errorf("runner: output directory: %w", err)
-	}
-	if old != "" {
-		return os.RemoveAll(old)
-	}
-	return nil
-}
-
-// checkOutDir refuses to replace a directory reprobox did not write.
-func checkOutDir(out string) error {
-	entries, err := os.ReadDir(out)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("%w: output directory %s: %v", ErrConfig, out, err)
-	}
-	if len(entries) == 0 {
-		return nil
-	}
-	for _, marker := range []string{"record.json", "report.json"} {
-		if _, err := os.Stat(filepath.Join(out, marker)); err == nil {
-			return nil
-		}
-	}
-	return fmt.Errorf("%w: output directory %s exists and was not written by reprobox; choose another --out or remove it", ErrConfig, out)
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/reprobox/reprobox/diff"
 	"github.com/reprobox/reprobox/internal/attest"
 	"github.com/reprobox/reprobox/internal/published"
+	"github.com/reprobox/reprobox/internal/safefs"
 )
 
 // Verdicts of verify, per artifact.
@@ -457,4 +458,19 @@ func stage0Deps(project string) []attest.Dependency {
 		return deps
 	}
 	return nil
+}
+
+// fileSHA256 is the hex SHA-256 of the regular file at path, opened without
+// following a link.
+func fileSHA256(path string) (string, error) {
+	f, _, err := safefs.OpenFile(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

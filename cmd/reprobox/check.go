@@ -94,10 +94,7 @@ stderr; every build is killed and everything the check made removed).`,
 			stderr := cmd.ErrOrStderr()
 			fmt.Fprintf(stderr, "reprobox: checking %s in %s, varying %s (seed %d, %d job(s))\n",
 				plan.Project, plan.Image.Reference(), strings.Join(names, ","), seed, jobs)
-			if err := os.MkdirAll(filepath.Dir(filepath.Clean(f.out)), 0o755); err != nil {
-				return err
-			}
-			tmpOut, err := os.MkdirTemp(filepath.Dir(filepath.Clean(f.out)), "."+filepath.Base(f.out)+".partial-")
+			tmpOut, err := runner.NewOutTemp(f.out)
 			if err != nil {
 				return err
 			}
