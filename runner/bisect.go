@@ -333,6 +333,11 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 	return out.String(), nil
 }
 
+// ResolveCommit is the full hash of a revision of the repository holding dir.
+func ResolveCommit(ctx context.Context, dir, rev string) (string, error) {
+	return resolveCommit(ctx, dir, rev)
+}
+
 func resolveCommit(ctx context.Context, dir, rev string) (string, error) {
 	if rev == "" || strings.HasPrefix(rev, "-") {
 		return "", fmt.Errorf("%w: revision %q: give a commit, branch or tag", ErrConfig, rev)
