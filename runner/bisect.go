@@ -609,7 +609,7 @@ func (b *bisection) run(ctx context.Context, good, bad string) (*BisectReport, e
 		}
 	}
 	slices.Sort(rep.Skipped)
-	rep.Builds = b.builds
+	rep.Builds, rep.Image = b.builds, b.image
 	return rep, nil
 }
 

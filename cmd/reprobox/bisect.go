@@ -30,6 +30,7 @@ type bisectFlags struct {
 	evidence   int
 	resume     bool
 	noCache    bool
+	cacheDir   string
 
 	image     string
 	artifacts []string
@@ -79,7 +80,7 @@ when the commit has none; the flags here override it, and a build command
 after -- overrides command.
 
 Verdicts (every build's artifact digests) are cached per commit, image,
-command, artifacts and settings under DATA-DIR/bisect-cache, so a re-run or a
+command, artifacts and settings under --cache-dir (default DATA-DIR/bisect-cache), so a re-run or a
 narrowed range reuses them; --no-cache ignores the cache. Ctrl-C stops the
 running builds and removes them; --resume continues the last bisection of
 the repository (its --good, --bad, --vary, --seed and --confidence) from the
@@ -108,6 +109,7 @@ that does not build), 3 reprobox or the sandbox failed, 130 interrupted.`,
 	fl.IntVar(&f.evidence, "evidence-lines", 40, "lines of structural diff shown for the first bad commit")
 	fl.BoolVar(&f.resume, "resume", false, "continue the last bisection of this repository, reusing its cached verdicts")
 	fl.BoolVar(&f.noCache, "no-cache", false, "neither read nor write the verdict cache")
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "where verdicts and the --resume state are kept (default DATA-DIR/bisect-cache)")
 	fl.StringVar(&f.image, "image", "", "image reference; overrides the configs' image; a name is resolved to a local image")
 	fl.StringArrayVar(&f.artifacts, "artifact", nil, "artifact glob (repeatable); overrides the configs' artifacts")
 	fl.Int64Var(&f.sde, "source-date-epoch", 0, "SOURCE_DATE_EPOCH of every commit (default: the config's, else the commit's committer time)")
@@ -133,7 +135,10 @@ func runBisect(cmd *cobra.Command, args []string, f *bisectFlags) error {
 	if err != nil {
 		return err
 	}
-	cacheDir := filepath.Join(dataDir(cmd), "bisect-cache")
+	cacheDir := f.cacheDir
+	if cacheDir == "" {
+		cacheDir = filepath.Join(dataDir(cmd), "bisect-cache")
+	}
 	changed := cmd.Flags().Changed
 	if f.resume {
 		s, err := runner.LoadBisectSession(cacheDir, abs)
