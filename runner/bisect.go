@@ -326,7 +326,7 @@ func git(ctx context.Context, dir string, args ...string) (string, error) {
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
-			return "", context.Cause(ctx)
+			return "", ctx.Err()
 		}
 		return "", fmt.Errorf("git %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(errb.String()))
 	}
@@ -396,7 +396,7 @@ func exportCommit(ctx context.Context, dir, hash, dst string) error {
 	errA := archive.Run()
 	errT := untar.Wait()
 	if ctx.Err() != nil {
-		return context.Cause(ctx)
+		return ctx.Err()
 	}
 	if errA != nil || errT != nil {
 		return fmt.Errorf("runner: export %s with git archive: %v %v: %s %s", hash, errA, errT, e1.String(), e2.String())
@@ -804,7 +804,7 @@ func (b *bisection) buildUntil(ctx context.Context, c Commit, p *Plan, vs polici
 		wg.Wait()
 		cancel(nil)
 		if ctx.Err() != nil {
-			return context.Cause(ctx)
+			return ctx.Err()
 		}
 		if len(errs) > 0 {
 			return errors.Join(errs...)
