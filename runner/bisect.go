@@ -145,6 +145,9 @@ type BisectReport struct {
 	Builds   int           `json:"builds"`
 	Cause    string        `json:"cause,omitempty"`
 	Evidence string        `json:"evidence,omitempty"`
+	// EvidenceFactors are the --vary factors whose perturbed values appear
+	// in the differing bytes of the evidence.
+	EvidenceFactors []string `json:"evidence_factors,omitempty"`
 	// Localization is where the divergence starts (issue 15 fills it).
 	Localization string             `json:"localization,omitempty"`
 	Timings      map[string]float64 `json:"timings_seconds,omitempty"`
@@ -911,6 +914,30 @@ func (b *bisection) evidence(ctx context.Context, rep *BisectReport, c Commit) e
 			return fmt.Errorf("runner: diff %s: %w", path, err)
 		}
 		fmt.Fprintf(&text, "%s: %s build %s vs %s build %s\n", path, x.Kind, short(x.Artifacts[path]), y.Kind, short(y.Artifacts[path]))
+		if f := d.Factors(); len(f) > 0 {
+			// The differences that hold perturbed values come first: in a
+			// large diff they are the ones that explain it.
+			fmt.Fprintf(&text, "perturbed values found in the differing bytes: %s\n", strings.Join(f, ", "))
+			shown := 0
+			d.Walk(func(n *diff.Node, _ int) bool {
+				if len(n.Labels) == 0 || shown >= 5 {
+					return shown < 5
+				}
+				shown++
+				fmt.Fprintf(&text, "  %s  [%s] %s  {%s}\n", n.Path, n.Format, n.Summary, strings.Join(n.Labels, ", "))
+				for _, l := range n.Details[:min(len(n.Details), 6)] {
+					fmt.Fprintf(&text, "    │ %s\n", l)
+				}
+				return true
+			})
+			for _, name := range f {
+				if !slices.Contains(rep.EvidenceFactors, name) {
+					rep.EvidenceFactors = append(rep.EvidenceFactors, name)
+				}
+			}
+			slices.Sort(rep.EvidenceFactors)
+			text.WriteString("the whole structural diff:\n")
+		}
 		if err := d.WriteText(&text, b.opts.EvidenceLines); err != nil {
 			return err
 		}
