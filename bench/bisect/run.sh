@@ -17,7 +17,7 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
 runs=${RUNS:-10} kind=${KIND:-hashset2} image=${REPROBOX_IMAGE:-reprobox/rust}
-out=${1:-/dev/stdout}
+out=${1:-/dev/stdout}   # written line by line: a cut-short run keeps its results
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 (cd "$top" && go build -o "$work/reprobox" ./cmd/reprobox)
@@ -39,7 +39,8 @@ cmp -s "$work/naive-out-1/SHA256SUMS" "$work/naive-out-2/SHA256SUMS"
 NAIVE
 chmod +x "$work/naive.sh"
 
-printf 'method\trun\tnamed\tright\tsteps\tbuilds\tseconds\n' > "$work/results.tsv"
+echo "# kind=$kind runs=$runs first-bad=$first image=$image started $(date -u +%Y-%m-%dT%H:%MZ)" > "$out"
+printf 'method\trun\tnamed\tright\tsteps\tbuilds\tseconds\n' >> "$out"
 r=1
 while [ "$r" -le "$runs" ]; do
 	# reprobox bisect, no cache: every run builds from scratch.
@@ -48,7 +49,7 @@ while [ "$r" -le "$runs" ]; do
 	t1=$(now)
 	named=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print((d.get("first_bad") or {}).get("hash","none"), len(d["steps"]), d["builds"])' "$work/rep.json")
 	set -- $named
-	printf 'reprobox-bisect\t%s\t%s\t%s\t%s\t%s\t%.0f\n' "$r" "$1" "$([ "$1" = "$first" ] && echo 1 || echo 0)" "$2" "$3" "$(echo "$t1 - $t0" | bc)" >> "$work/results.tsv"
+	printf 'reprobox-bisect\t%s\t%s\t%s\t%s\t%s\t%.0f\n' "$r" "$1" "$([ "$1" = "$first" ] && echo 1 || echo 0)" "$2" "$3" "$(echo "$t1 - $t0" | bc)" >> "$out"
 
 	# git bisect run with the naive script, in a clone (it checks out).
 	rm -rf "$work/clone" "$work/builds"; : > "$work/builds"
@@ -59,9 +60,8 @@ while [ "$r" -le "$runs" ]; do
 	named=$(sed -n 's/^\([0-9a-f]\{40\}\) is the first bad commit.*/\1/p' "$work/git.out" | head -1)
 	steps=$(cd "$work/clone" && git bisect log | grep -c '^git bisect \(good\|bad\|skip\)' || true)
 	builds=$(wc -l < "$work/builds")
-	printf 'git-bisect-naive\t%s\t%s\t%s\t%s\t%s\t%.0f\n' "$r" "${named:-none}" "$([ "$named" = "$first" ] && echo 1 || echo 0)" "$steps" "$builds" "$(echo "$t1 - $t0" | bc)" >> "$work/results.tsv"
+	printf 'git-bisect-naive\t%s\t%s\t%s\t%s\t%s\t%.0f\n' "$r" "${named:-none}" "$([ "$named" = "$first" ] && echo 1 || echo 0)" "$steps" "$builds" "$(echo "$t1 - $t0" | bc)" >> "$out"
 	(cd "$work/clone" && git bisect reset -q) || true
 	r=$((r + 1))
 done
-echo "# kind=$kind runs=$runs first-bad=$first image=$image $(date -u +%Y-%m-%dT%H:%MZ)" >> "$work/results.tsv"
-if [ "$out" = /dev/stdout ]; then cat "$work/results.tsv"; rm -f "$work/results.tsv"; else mv "$work/results.tsv" "$out"; fi
+echo "# finished $(date -u +%Y-%m-%dT%H:%MZ)" >> "$out"

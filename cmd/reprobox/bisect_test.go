@@ -95,10 +95,25 @@ func repoState(t *testing.T, dir string) string {
 	return fmt.Sprintf("%s%s%x", st, head, sha256.Sum256(idx))
 }
 
-// bisectDirs lists bisect's work directories under the data directory.
-func bisectDirs(dataDir string) []string {
-	d, _ := filepath.Glob(filepath.Join(dataDir, "work", "bisect-*"))
-	return d
+// leftBehind lists the work directories not in before whose owner process
+// has exited: other runs may be going on at the same time.
+func leftBehind(dataDir string, before []string) []string {
+	var out []string
+	all, _ := filepath.Glob(filepath.Join(dataDir, "work", "*"))
+	for _, d := range all {
+		if slices.Contains(before, d) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(d, ".owner"))
+		if err != nil {
+			continue
+		}
+		pid, _, _ := strings.Cut(string(b), " ")
+		if _, err := os.Stat(filepath.Join("/proc", strings.TrimSpace(pid))); err != nil {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // TestBisectFindsHashSetCommit: the 42-commit history where commit 17 makes a
@@ -116,7 +131,7 @@ func TestBisectFindsHashSetCommit(t *testing.T) {
 		t.Fatalf("%v %s", err, out)
 	}
 	before := repoState(t, dir)
-	leftBefore := len(bisectDirs(dataDir))
+	workBefore, _ := filepath.Glob(filepath.Join(dataDir, "work", "*"))
 	cache := t.TempDir()
 	start := time.Now()
 	rep, r := bisect(t, dir, "--good", root, "--image", image, "--data-dir", dataDir, "--cache-dir", cache)
@@ -153,8 +168,8 @@ func TestBisectFindsHashSetCommit(t *testing.T) {
 	if after := repoState(t, dir); after != before {
 		t.Errorf("bisect changed the repository:\nbefore %s\nafter  %s", before, after)
 	}
-	if n := len(bisectDirs(dataDir)); n > leftBefore {
-		t.Errorf("bisect left %d work directories", n-leftBefore)
+	if left := leftBehind(dataDir, workBefore); len(left) > 0 {
+		t.Errorf("bisect left work directories behind: %v", left)
 	}
 
 	// Again with the same cache: every verdict is reused; only the evidence
