@@ -234,12 +234,19 @@ func TestBisectSkipsBrokenCommit(t *testing.T) {
 			bad = all[i+1]
 		}
 	}
-	rep, r := bisect(t, dir, "--good", good, "--bad", bad, "--image", image, "--data-dir", dataDir, "--no-cache", "--confidence", "0.5")
+	cache := t.TempDir()
+	rep, r := bisect(t, dir, "--good", good, "--bad", bad, "--image", image, "--data-dir", dataDir, "--cache-dir", cache, "--confidence", "0.5")
 	if r.code != 1 || rep.Status != "range" || len(rep.Skipped) != 1 || rep.Skipped[0] != broken {
 		t.Fatalf("exit %d, status %s, skipped %v\n%s\n%s", r.code, rep.Status, rep.Skipped, r.stdout, r.stderr)
 	}
 	if !strings.Contains(r.stdout, "FIRST BAD COMMIT IS ONE OF 2") || !strings.Contains(r.stdout, "skipped (does not build): "+broken) {
 		t.Errorf("stdout:\n%s", r.stdout)
+	}
+	// --resume takes the range and settings of the last bisection and every
+	// verdict from the cache.
+	rep2, r2 := bisect(t, dir, "--resume", "--image", image, "--data-dir", dataDir, "--cache-dir", cache)
+	if r2.code != 1 || rep2.Status != "range" || rep2.Builds != 0 || len(rep2.Steps) != len(rep.Steps) {
+		t.Errorf("--resume: exit %d, status %s, %d builds, %d steps\n%s", r2.code, rep2.Status, rep2.Builds, len(rep2.Steps), r2.stderr)
 	}
 }
 
