@@ -65,7 +65,7 @@ while [ "$r" -le "$runs" ]; do
 	steps=$(cd "$work/clone" && git bisect log | grep -c '^git bisect \(good\|bad\|skip\)' || true)
 	builds=$(wc -l < "$work/builds")
 	printf 'git-bisect-naive\t%s\t%s\t%s\t%s\t%s\t%.0f\n' "$r" "${named:-none}" "$([ "$named" = "$first" ] && echo 1 || echo 0)" "$steps" "$builds" "$(echo "$t1 - $t0" | bc)" >> "$out"
-	(cd "$work/clone" && git bisect reset -q) || true
+	(cd "$work/clone" && git bisect reset >/dev/null 2>&1) || true
 	;; esac
 	r=$((r + 1))
 done
