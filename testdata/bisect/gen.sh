@@ -21,7 +21,7 @@
 #
 # Dates, names and contents are fixed, so the commit hashes are the same on
 # every run (git >= 2.x, no local config consulted). DIR must not exist.
-# The first bad commit's subject is printed on stdout as "first-bad: HASH".
+# It prints "first-bad: HASH" (commit 17 or 23) and "broken: HASH" (commit 31).
 set -eu
 kind=$1 dir=$2
 names='"Debug", "Clone", "Copy", "PartialEq", "Eq", "PartialOrd", "Ord", "Hash", "Default"'
