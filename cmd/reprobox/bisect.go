@@ -108,7 +108,7 @@ that does not build), 3 reprobox or the sandbox failed, 130 interrupted.`,
 	fl.BoolVar(&f.timings, "timings", false, "include wall-clock timings in the JSON report")
 	fl.IntVar(&f.evidence, "evidence-lines", 40, "lines of structural diff shown for the first bad commit")
 	fl.BoolVar(&f.resume, "resume", false, "continue the last bisection of this repository, reusing its cached verdicts")
-	fl.BoolVar(&f.noCache, "no-cache", false, "neither read nor write the verdict cache")
+	fl.BoolVar(&f.noCache, "no-cache", false, "neither read nor write the verdict cache (nor the --resume state)")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "where verdicts and the --resume state are kept (default DATA-DIR/bisect-cache)")
 	fl.StringVar(&f.image, "image", "", "image reference; overrides the configs' image; a name is resolved to a local image")
 	fl.StringArrayVar(&f.artifacts, "artifact", nil, "artifact glob (repeatable); overrides the configs' artifacts")
@@ -184,10 +184,12 @@ func runBisect(cmd *cobra.Command, args []string, f *bisectFlags) error {
 	if err != nil {
 		return fmt.Errorf("--bad: %w", err)
 	}
-	if err := runner.SaveBisectSession(cacheDir, abs, runner.BisectSession{
-		Good: good, Bad: bad, Vary: vary, Seed: f.seed, Confidence: f.confidence,
-	}); err != nil {
-		return err
+	if !f.noCache {
+		if err := runner.SaveBisectSession(cacheDir, abs, runner.BisectSession{
+			Good: good, Bad: bad, Vary: vary, Seed: f.seed, Confidence: f.confidence,
+		}); err != nil {
+			return err
+		}
 	}
 	jobs := f.jobs
 	if jobs == 0 {
