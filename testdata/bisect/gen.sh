@@ -1,0 +1,190 @@
+#!/bin/sh
+# gen.sh KIND DIR: generate a git history of a small Rust workspace (no
+# external dependencies) for the tests and the benchmark of `reprobox bisect`.
+#
+#   KIND hashset       42 commits. Commit 17 ("shapes: dedupe derives through a
+#                      HashSet") makes the build script of the shapes crate emit
+#                      its #[derive(...)] list, and a DERIVES string the app
+#                      prints, in std HashSet order: RandomState differs per
+#                      process, so two builds of it differ (9 derive names: all
+#                      but about 1 in 9! pairs). Commit 31 does not build
+#                      (a syntax error), commit 32 fixes it. Every other commit
+#                      changes unrelated code or docs.
+#   KIND hashset2      as hashset, with two derive names: the bad commits' output
+#                      is one of two at random, so two builds of one differ in
+#                      only about half of all pairs.
+#   KIND manifest_dir  42 commits. Commit 23 ("app: locate assets next to the
+#                      manifest") starts embedding env!("CARGO_MANIFEST_DIR") in
+#                      the binary: reproducible between identical builds, but
+#                      the output depends on the build path. Commit 31 does not
+#                      build, commit 32 fixes it.
+#
+# Dates, names and contents are fixed, so the commit hashes are the same on
+# every run (git >= 2.x, no local config consulted). DIR must not exist.
+# It prints "first-bad: HASH" (commit 17 or 23) and "broken: HASH" (commit 31).
+set -eu
+kind=$1 dir=$2
+names='"Debug", "Clone", "Copy", "PartialEq", "Eq", "PartialOrd", "Ord", "Hash", "Default"'
+case $kind in hashset) badn=17 ;; hashset2) badn=17 names='"Debug", "Clone"' ;; manifest_dir) badn=23 ;; *) echo "gen.sh: unknown kind $kind (hashset, manifest_dir)" >&2; exit 2 ;; esac
+brokenn=31 total=42
+if [ -e "$dir" ]; then echo "gen.sh: $dir exists" >&2; exit 2; fi
+mkdir -p "$dir"
+cd "$dir"
+export GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null HOME=/nonexistent TZ=UTC LC_ALL=C
+git init -q -b main .
+
+write_build_rs() { # $1: sorted | hashset
+	if [ "$1" = sorted ]; then
+		collect='    let mut derives: Vec<&str> = NAMES.to_vec();
+    derives.sort();
+    derives.dedup();'
+	else
+		collect='    // Dedupe through a set: the same derive listed twice is an error.
+    let set: std::collections::HashSet<&str> = NAMES.iter().copied().collect();
+    let derives: Vec<&str> = set.into_iter().collect();'
+	fi
+	cat > shapes/build.rs <<RS
+// Generates the shapes' definitions with their derive lists.
+const NAMES: &[&str] = &[$names];
+
+fn main() {
+$collect
+    let list = derives.join(", ");
+    let mut code = String::new();
+    for name in ["Point", "Size"] {
+        code.push_str(&format!("#[derive({list})]\npub struct {name} {{ pub a: i64, pub b: i64 }}\n"));
+    }
+    code.push_str(&format!("pub const DERIVES: &str = {:?};\n", list));
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    std::fs::write(out.join("shapes.rs"), code).unwrap();
+    println!("cargo:rerun-if-changed=build.rs");
+}
+RS
+}
+
+write_extra() { # $1: n, $2: ok | broken
+	if [ "$2" = broken ]; then
+		printf '/// Extra geometry helpers (refactor in progress).\npub fn scale(v: i64 -> i64 {\n    v * %s\n}\n' "$1" > shapes/src/extra.rs
+	else
+		printf '/// Extra geometry helpers.\npub fn scale(v: i64) -> i64 {\n    v * %s\n}\n' "$1" > shapes/src/extra.rs
+	fi
+}
+
+write_main() { # $1: note n, $2: plain | manifest
+	{
+		echo 'mod notes;'
+		echo
+		if [ "$2" = manifest ]; then
+			echo 'const ASSETS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets");'
+			echo
+		fi
+		echo 'fn main() {'
+		echo '    let p = shapes::Point { a: 3, b: 4 };'
+		echo '    let s = shapes::Size { a: shapes::extra::scale(p.a), b: p.b };'
+		echo '    println!("{:?} {:?} derives: {}", p, s, shapes::DERIVES);'
+		echo '    println!("note: {}", notes::NOTE);'
+		if [ "$2" = manifest ]; then
+			echo '    println!("assets in {ASSETS}");'
+		fi
+		echo '}'
+	} > app/src/main.rs
+	printf '/// Release note printed at start.\npub const NOTE: &str = "note %s";\n' "$1" > app/src/notes.rs
+}
+
+commit() { # $1: n, $2: subject
+	git add -A
+	d=$((1700000000 + $1 * 3600))
+	name="Ada Dev" email="ada@example.org"
+	if [ $(($1 % 3)) -eq 0 ]; then name="Bo Maint" email="bo@example.org"; fi
+	GIT_AUTHOR_NAME=$name GIT_AUTHOR_EMAIL=$email GIT_AUTHOR_DATE="@$d +0000" \
+	GIT_COMMITTER_NAME=$name GIT_COMMITTER_EMAIL=$email GIT_COMMITTER_DATE="@$d +0000" \
+		git commit -q -m "$2"
+}
+
+mkdir -p app/src shapes/src
+cat > Cargo.toml <<'T'
+[workspace]
+members = ["app", "shapes"]
+resolver = "2"
+
+[profile.release]
+debug = false
+T
+cat > app/Cargo.toml <<'T'
+[package]
+name = "app"
+version = "0.1.0"
+edition = "2021"
+
+[dependencies]
+shapes = { path = "../shapes" }
+T
+cat > shapes/Cargo.toml <<'T'
+[package]
+name = "shapes"
+version = "0.1.0"
+edition = "2021"
+build = "build.rs"
+T
+cat > Cargo.lock <<'T'
+# This file is automatically @generated by Cargo.
+# It is not intended for manual editing.
+version = 4
+
+[[package]]
+name = "app"
+version = "0.1.0"
+dependencies = [
+ "shapes",
+]
+
+[[package]]
+name = "shapes"
+version = "0.1.0"
+T
+cat > shapes/src/lib.rs <<'T'
+//! Shapes with generated definitions.
+include!(concat!(env!("OUT_DIR"), "/shapes.rs"));
+
+pub mod extra;
+T
+cat > reprobox.toml <<'T'
+# The image is given with --image (or pin one here).
+command = ["cargo", "build", "--release", "--offline"]
+artifacts = ["target/release/app"]
+T
+printf 'target\n' > .gitignore
+printf '# shapes workspace\n\nChanges:\n' > CHANGELOG.md
+write_build_rs sorted
+write_extra 1 ok
+write_main 1 plain
+commit 1 "workspace: app and shapes"
+
+mode=plain
+n=2
+while [ $n -le $total ]; do
+	if [ $n -eq $badn ] && [ "$kind" != manifest_dir ]; then
+		write_build_rs hashset
+		commit $n "shapes: dedupe derives through a HashSet"
+	elif [ $n -eq $badn ]; then
+		mode=manifest
+		write_main $n manifest
+		commit $n "app: locate assets next to the manifest"
+	elif [ $n -eq $brokenn ]; then
+		write_extra $n broken
+		commit $n "shapes: start refactoring scale (WIP)"
+	elif [ $n -eq $((brokenn + 1)) ]; then
+		write_extra $n ok
+		commit $n "shapes: finish refactoring scale"
+	else
+		case $((n % 4)) in
+		0) write_main $n $mode; commit $n "app: update release note $n" ;;
+		1) write_extra $n ok; commit $n "shapes: tune scale factor to $n" ;;
+		2) printf -- '- change %s\n' $n >> CHANGELOG.md; commit $n "docs: changelog entry $n" ;;
+		3) printf '# shapes workspace\n\nRevision %s of the docs.\n' $n > README.md; commit $n "docs: README revision $n" ;;
+		esac
+	fi
+	n=$((n + 1))
+done
+echo "first-bad: $(git rev-list --reverse HEAD | sed -n ${badn}p)"
+echo "broken: $(git rev-list --reverse HEAD | sed -n ${brokenn}p)"
