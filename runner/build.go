@@ -17,9 +17,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/reprobox/reprobox/images"
+	"github.com/reprobox/reprobox/internal/human"
 	"github.com/reprobox/reprobox/policies"
 	"github.com/reprobox/reprobox/sandbox"
 )
@@ -70,6 +72,8 @@ type Plan struct {
 	// SourceDateEpochFrom says where Base.SourceDateEpoch came from: config,
 	// flag, git or default.
 	SourceDateEpochFrom string
+	// Limits bound every build of the plan (the config's, defaults filled).
+	Limits policies.Limits
 	// OutDir is excluded from the source copy when it lies inside Project.
 	outRel string
 	snaps  snapshots
@@ -125,7 +129,11 @@ func (r *Runner) NewPlan(ctx context.Context, project string, cfg Config, imageF
 		base.CPUs = cfg.CPUs
 	}
 	base.Env = cfg.envList()
-	p := &Plan{Project: abs, Config: cfg, Image: img, Rootfs: rootfs, Base: base, SourceDateEpochFrom: from, shim: shim}
+	lim, err := cfg.limits()
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Project: abs, Config: cfg, Image: img, Rootfs: rootfs, Base: base, SourceDateEpochFrom: from, Limits: lim.WithDefaults(), shim: shim}
 	if outDir != "" {
 		if absOut, err := filepath.Abs(outDir); err == nil {
 			if rel, err := filepath.Rel(abs, absOut); err == nil && !strings.HasPrefix(rel, "..") && !strings.Contains(rel, "/") {
@@ -168,6 +176,11 @@ type Outcome struct {
 	// TimedOut is the build's timeout when the build was killed for
 	// running longer.
 	TimedOut time.Duration
+	// Limits are the limits the build ran under.
+	Limits policies.Limits
+	// DiskExceeded is set when the build was killed for writing more than
+	// Limits.DiskBytes into its build directory.
+	DiskExceeded bool
 
 	unmount func() error
 }
@@ -189,6 +202,13 @@ func (o *Outcome) Failure() string {
 	switch {
 	case o.TimedOut > 0:
 		return fmt.Sprintf("the build ran longer than its timeout of %s and was killed", o.TimedOut)
+	case o.DiskExceeded:
+		return fmt.Sprintf("the build was killed: it wrote more than its disk limit of %s into its build directory (disk in %s)", human.Bytes(o.Limits.DiskBytes), ConfigFile)
+	case !o.Result.Success() && o.Result.OOMKilled && o.Result.Signal == int(syscall.SIGKILL):
+		return fmt.Sprintf("the build was killed: out of memory (limit %s; memory in %s)", human.Bytes(o.Limits.MemoryBytes), ConfigFile)
+	case !o.Result.Success() && o.Result.OOMKilled:
+		return fmt.Sprintf("the build failed (exit status %d) after a process of it was killed: out of memory (limit %s; memory in %s)",
+			o.Result.ExitCode, human.Bytes(o.Limits.MemoryBytes), ConfigFile)
 	case !o.Result.Success() && o.Result.Signal != 0:
 		return fmt.Sprintf("the build was killed by signal %d", o.Result.Signal)
 	case !o.Result.Success():
@@ -262,6 +282,7 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 		Support:  support,
 		Args:     p.Config.Command,
 		TimeShim: p.shim,
+		Limits:   p.Limits,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -283,21 +304,34 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 		runCtx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("the build ran longer than its timeout of %s", timeout))
 		defer cancel()
 	}
+	diskCtx, stopDisk := context.WithCancelCause(runCtx)
+	defer stopDisk(nil)
 	r.logger().Info("build", "id", id, "build_path", s.BuildPath)
 	started := r.now()
-	res, err := r.Backend.Run(runCtx, &sandbox.Job{ID: "rbx-" + id, Spec: spec, Personality: personality, Stdout: w, Stderr: w})
+	endWatch := watchDisk(diskCtx, filepath.Join(dir, "upper"), p.Limits.DiskBytes, stopDisk)
+	res, err := r.Backend.Run(diskCtx, &sandbox.Job{ID: "rbx-" + id, Spec: spec, Personality: personality, Stdout: w, Stderr: w})
+	endWatch()
 	timedOut := err != nil && ctx.Err() == nil && errors.Is(runCtx.Err(), context.DeadlineExceeded)
-	if timedOut {
-		// The build's own time limit: a failed build, not a failed sandbox.
-		fmt.Fprintf(w, "\nreprobox: killed after the build's timeout of %s\n", timeout)
+	diskFull := err != nil && runCtx.Err() == nil && errors.Is(context.Cause(diskCtx), errDiskLimit)
+	if timedOut || diskFull {
+		// The build's own limits: a failed build, not a failed sandbox.
+		if timedOut {
+			fmt.Fprintf(w, "\nreprobox: killed after the build's timeout of %s\n", timeout)
+		} else {
+			fmt.Fprintf(w, "\nreprobox: killed: %v\n", context.Cause(diskCtx))
+		}
 		res, err = &sandbox.Result{ExitCode: 128 + 9, Signal: 9, Duration: r.now().Sub(started)}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("runner: build in sandbox: %w", err)
 	}
-	o := &Outcome{Settings: s, Result: res, Dir: dir, Log: logPath, Started: started, Duration: r.now().Sub(started), unmount: unmount}
+	o := &Outcome{Settings: s, Result: res, Dir: dir, Log: logPath, Started: started, Duration: r.now().Sub(started),
+		Limits: p.Limits, DiskExceeded: diskFull, unmount: unmount}
 	if timedOut {
 		o.TimedOut = timeout
+	}
+	if res.OOMKilled {
+		fmt.Fprintf(w, "\nreprobox: the kernel killed a process of the build: out of memory (limit %s)\n", human.Bytes(p.Limits.MemoryBytes))
 	}
 	if res.Success() {
 		if err := o.collect(src, p.Config.Artifacts); err != nil {

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	units "github.com/docker/go-units"
+
+	"github.com/reprobox/reprobox/policies"
 )
 
 // ErrConfig marks errors in the user's config or flags.
@@ -39,6 +42,11 @@ type Config struct {
 	Exclude []string `toml:"exclude"`
 	// Vary is the default --vary of `reprobox check`.
 	Vary string `toml:"vary"`
+	// Memory, Disk and Pids limit each build ("8g", "20g", 2048); empty or
+	// zero means the defaults of policies.Limits.
+	Memory string `toml:"memory"`
+	Disk   string `toml:"disk"`
+	Pids   int64  `toml:"pids"`
 }
 
 // LoadConfig reads dir/reprobox.toml. A missing file gives a zero Config and
@@ -61,7 +69,7 @@ func LoadConfig(dir string) (cfg Config, found bool, err error) {
 		for i, k := range undec {
 			keys[i] = k.String()
 		}
-		return Config{}, true, fmt.Errorf("%w: %s: unknown key(s) %s (known: image, command, artifacts, source_date_epoch, cpus, env, timeout, exclude, vary)", ErrConfig, path, strings.Join(keys, ", "))
+		return Config{}, true, fmt.Errorf("%w: %s: unknown key(s) %s (known: image, command, artifacts, source_date_epoch, cpus, env, timeout, exclude, vary, memory, disk, pids)", ErrConfig, path, strings.Join(keys, ", "))
 	}
 	return cfg, true, nil
 }
@@ -102,7 +110,44 @@ func (c *Config) Validate() error {
 	if _, err := c.timeout(); err != nil {
 		return err
 	}
+	if _, err := c.limits(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// limits parses memory, disk and pids; zero fields mean the defaults.
+func (c *Config) limits() (policies.Limits, error) {
+	var l policies.Limits
+	for _, f := range []struct {
+		key, value string
+		dst        *int64
+	}{{"memory", c.Memory, &l.MemoryBytes}, {"disk", c.Disk, &l.DiskBytes}} {
+		if f.value == "" {
+			continue
+		}
+		n, err := parseSize(f.value)
+		if err != nil {
+			return l, fmt.Errorf("%w: %s = %q in %s: %v", ErrConfig, f.key, f.value, ConfigFile, err)
+		}
+		*f.dst = n
+	}
+	l.Pids = c.Pids
+	if err := l.Validate(); err != nil {
+		return l, fmt.Errorf("%w: %s: %w", ErrConfig, ConfigFile, err)
+	}
+	return l, nil
+}
+
+// parseSize reads a size in binary units: "8g" and "8GiB" are 8 GiB, "512m"
+// 512 MiB, a plain number is bytes (docker's --memory syntax, by docker's own
+// parser).
+func parseSize(s string) (int64, error) {
+	n, err := units.RAMInBytes(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("not a positive size such as \"8g\", \"512m\" or \"20GiB\"")
+	}
+	return n, nil
 }
 
 // reservedEnv are the variables reprobox itself sets in a build, with what
