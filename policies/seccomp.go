@@ -35,16 +35,15 @@ import (
 // in DeniedClone instead: clone is allowed without namespace flags.
 var DeniedSyscalls = []string{
 	"acct", "add_key", "bpf", "clock_settime", "delete_module",
-	"fanotify_init", "finit_module", "fsconfig", "fsmount", "fsopen", "fspick",
-	"init_module", "io_uring_enter", "io_uring_register", "io_uring_setup",
-	"iopl", "ioperm", "kcmp", "kexec_file_load", "kexec_load", "keyctl",
-	"lookup_dcookie", "mount", "mount_setattr", "move_mount",
-	"open_by_handle_at", "open_tree",
-	"perf_event_open", "pidfd_getfd", "pivot_root", "process_madvise",
-	"process_vm_readv", "process_vm_writev", "ptrace", "quotactl",
-	"reboot", "request_key", "setdomainname", "sethostname", "setns",
-	"settimeofday", "swapoff", "swapon", "syslog", "umount2", "unshare",
-	"userfaultfd", "vhangup",
+	"fanotify_init", "finit_module", "fsconfig", "fsmount", "fsopen",
+	"fspick", "init_module", "io_uring_enter", "io_uring_register",
+	"io_uring_setup", "ioperm", "iopl", "kcmp", "kexec_file_load",
+	"kexec_load", "keyctl", "lookup_dcookie", "mount", "mount_setattr",
+	"move_mount", "open_by_handle_at", "open_tree", "perf_event_open",
+	"pidfd_getfd", "pivot_root", "process_madvise", "process_vm_readv",
+	"process_vm_writev", "ptrace", "quotactl", "reboot", "request_key",
+	"setdomainname", "sethostname", "setns", "settimeofday", "swapoff",
+	"swapon", "syslog", "umount2", "unshare", "userfaultfd", "vhangup",
 }
 
 // DeniedClone says how the profile treats clone(2) and clone3(2).
