@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -66,7 +67,7 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 	// without bound; the quota caps its CPU time at its CPU count whatever
 	// it runs. available_parallelism (which reads the quota) stays CPUs.
 	quota, period := int64(s.CPUs)*CFSPeriod, uint64(CFSPeriod)
-	caps := []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
+	caps := slices.Clone(Capabilities)
 	ro := []string{"bind", "ro", "nosuid", "nodev"}
 	homeOpts := []string{"nosuid", "nodev", "mode=0755", "size=4g",
 		"uid=" + strconv.Itoa(int(s.UID)), "gid=" + strconv.Itoa(int(s.GID))}
@@ -109,14 +110,7 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 			{Destination: s.BuildPath, Type: "bind", Source: h.Source, Options: []string{"bind", "rw", "nosuid", "nodev"}},
 		},
 		Linux: &specs.Linux{
-			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace},
-				{Type: specs.NetworkNamespace},
-				{Type: specs.IPCNamespace},
-				{Type: specs.UTSNamespace},
-				{Type: specs.MountNamespace},
-				{Type: specs.CgroupNamespace},
-			},
+			Namespaces: namespaces(),
 			Resources: &specs.LinuxResources{
 				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
 				Memory:  &specs.LinuxMemory{Limit: &mem, Swap: &swap},

@@ -47,7 +47,7 @@ var DeniedSyscalls = []string{
 }
 
 // DeniedClone says how the profile treats clone(2) and clone3(2).
-const DeniedClone = "clone with any namespace flag (CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWCGROUP) fails with EPERM; clone3 fails with ENOSYS so that the C library falls back to clone"
+const DeniedClone = "clone with a namespace flag (CLONE_NEWUSER, CLONE_NEWNS, ...) fails with EPERM; clone3 with ENOSYS, so that the C library falls back to clone"
 
 // AllowedPersonalities are the personality(2) arguments a build may pass:
 // PER_LINUX, PER_LINUX32, UNAME26 with either, and the query 0xffffffff.
