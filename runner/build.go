@@ -207,7 +207,7 @@ func (o *Outcome) Failure() string {
 	case !o.Result.Success() && o.Result.OOMKilled && o.Result.Signal == int(syscall.SIGKILL):
 		return fmt.Sprintf("the build was killed: out of memory (limit %s; memory in %s)", human.Bytes(o.Limits.MemoryBytes), ConfigFile)
 	case !o.Result.Success() && o.Result.OOMKilled:
-		return fmt.Sprintf("the build failed (exit status %d) after a process of it was killed: out of memory (limit %s; memory in %s)",
+		return fmt.Sprintf("the build exited with status %d after the kernel killed one of its processes: out of memory (limit %s; memory in %s)",
 			o.Result.ExitCode, human.Bytes(o.Limits.MemoryBytes), ConfigFile)
 	case !o.Result.Success() && o.Result.Signal != 0:
 		return fmt.Sprintf("the build was killed by signal %d", o.Result.Signal)
@@ -312,7 +312,8 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 	res, err := r.Backend.Run(diskCtx, &sandbox.Job{ID: "rbx-" + id, Spec: spec, Personality: personality, Stdout: w, Stderr: w})
 	endWatch()
 	timedOut := err != nil && ctx.Err() == nil && errors.Is(runCtx.Err(), context.DeadlineExceeded)
-	diskFull := err != nil && runCtx.Err() == nil && errors.Is(context.Cause(diskCtx), errDiskLimit)
+	var de *diskLimitError
+	diskFull := err != nil && runCtx.Err() == nil && errors.As(context.Cause(diskCtx), &de)
 	if timedOut || diskFull {
 		// The build's own limits: a failed build, not a failed sandbox.
 		if timedOut {

@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -12,9 +11,14 @@ import (
 	"github.com/reprobox/reprobox/internal/human"
 )
 
-// errDiskLimit marks the cause of a build killed for writing more than its
+// A diskLimitError is the cause of a build killed for writing more than its
 // disk limit.
-var errDiskLimit = errors.New("disk limit")
+type diskLimitError struct{ used, limit int64 }
+
+func (e *diskLimitError) Error() string {
+	return fmt.Sprintf("the build wrote %s into its build directory, more than its disk limit of %s",
+		human.Bytes(e.used), human.Bytes(e.limit))
+}
 
 // Disk watchdog timing: the upper directory is measured at most every
 // diskPollMin, and never more than 1/diskPollRatio of the time (a build tree
@@ -26,8 +30,7 @@ const (
 
 // watchDisk measures what a build has written into its build directory (the
 // overlay upper directory, by allocated blocks, so a sparse file counts what
-// it really uses) until ctx is done, and calls stop with an error wrapping
-// errDiskLimit once it exceeds limit bytes. The returned function stops the
+// it really uses) until ctx is done, and calls stop with a *diskLimitError once it exceeds limit bytes. The returned function stops the
 // watch and waits for it.
 //
 // This is a watchdog, not a quota: between two measurements a build can
@@ -44,8 +47,7 @@ func watchDisk(ctx context.Context, upper string, limit int64, stop context.Canc
 			t0 := time.Now()
 			used := diskUsage(upper)
 			if used > limit {
-				stop(fmt.Errorf("the build wrote %s into its build directory, more than its disk limit of %s: %w",
-					human.Bytes(used), human.Bytes(limit), errDiskLimit))
+				stop(&diskLimitError{used: used, limit: limit})
 				return
 			}
 			wait := max(diskPollMin, diskPollRatio*time.Since(t0))

@@ -61,7 +61,7 @@ func TestOOMFailure(t *testing.T) {
 		t.Errorf("failure %q", got)
 	}
 	o.Result = &sandbox.Result{ExitCode: 101, OOMKilled: true}
-	if got := o.Failure(); !strings.Contains(got, "exit status 101") || !strings.Contains(got, "out of memory") {
+	if got := o.Failure(); !strings.Contains(got, "status 101") || !strings.Contains(got, "out of memory") {
 		t.Errorf("failure %q", got)
 	}
 	o.Result, o.DiskExceeded = &sandbox.Result{ExitCode: 137, Signal: 9}, true
