@@ -22,8 +22,12 @@ type Limits struct {
 	Pids int64 `json:"pids"`
 }
 
-// Default limits. Pids: a fork bomb stops at this many tasks; a rustc
-// bootstrap at -j2 (examples/rustc-dist) peaks well below 1000.
+// Default limits. Pids: a fork bomb stops at this many tasks (half the 8192
+// reprobox had, which let a bomb push the host's load to about 2400). Cargo
+// runs a job per CPU and each rustc a bounded pool of threads (the jobserver
+// hands out codegen threads), so a build at the default 2 CPUs, or the rustc
+// bootstrap of examples/rustc-dist at -j2, needs a small fraction of it; a
+// project with very parallel build scripts or tests can raise pids.
 const (
 	DefaultMemoryBytes = 16 << 30
 	DefaultDiskBytes   = 64 << 30
