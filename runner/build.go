@@ -178,8 +178,9 @@ type Outcome struct {
 	TimedOut time.Duration
 	// Limits are the limits the build ran under.
 	Limits policies.Limits
-	// DiskExceeded is set when the build was killed for writing more than
-	// Limits.DiskBytes into its build directory.
+	// DiskExceeded is set when the build wrote more than Limits.DiskBytes
+	// into its build directory (it was killed then, or it ended before the
+	// watchdog saw it): such a build is never OK.
 	DiskExceeded bool
 
 	unmount func() error
@@ -195,7 +196,7 @@ type Artifact struct {
 }
 
 // OK reports whether the build exited 0 and produced every artifact.
-func (o *Outcome) OK() bool { return o.Result.Success() && len(o.Missing) == 0 }
+func (o *Outcome) OK() bool { return o.Result.Success() && !o.DiskExceeded && len(o.Missing) == 0 }
 
 // Failure describes why a build is not OK.
 func (o *Outcome) Failure() string {
@@ -203,7 +204,7 @@ func (o *Outcome) Failure() string {
 	case o.TimedOut > 0:
 		return fmt.Sprintf("the build ran longer than its timeout of %s and was killed", o.TimedOut)
 	case o.DiskExceeded:
-		return fmt.Sprintf("the build was killed: it wrote more than its disk limit of %s into its build directory (disk in %s)", human.Bytes(o.Limits.DiskBytes), ConfigFile)
+		return fmt.Sprintf("the build wrote more than its disk limit of %s into its build directory (disk in %s)", human.Bytes(o.Limits.DiskBytes), ConfigFile)
 	case !o.Result.Success() && o.Result.OOMKilled && o.Result.Signal == int(syscall.SIGKILL):
 		return fmt.Sprintf("the build was killed: out of memory (limit %s; memory in %s)", human.Bytes(o.Limits.MemoryBytes), ConfigFile)
 	case !o.Result.Success() && o.Result.OOMKilled:
@@ -325,6 +326,13 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 	}
 	if err != nil {
 		return nil, fmt.Errorf("runner: build in sandbox: %w", err)
+	}
+	if !diskFull {
+		// What the build wrote after the watchdog's last look.
+		if used := diskUsage(filepath.Join(dir, "upper")); used > p.Limits.DiskBytes {
+			diskFull = true
+			fmt.Fprintf(w, "\nreprobox: %v\n", &diskLimitError{used: used, limit: p.Limits.DiskBytes})
+		}
 	}
 	o := &Outcome{Settings: s, Result: res, Dir: dir, Log: logPath, Started: started, Duration: r.now().Sub(started),
 		Limits: p.Limits, DiskExceeded: diskFull, unmount: unmount}

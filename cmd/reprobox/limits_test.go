@@ -72,6 +72,21 @@ func TestDiskHogStopped(t *testing.T) {
 	}
 }
 
+// TestDiskHogQuickerThanTheWatchdog: a build that writes past its disk limit
+// and ends before the watchdog looks still fails.
+func TestDiskHogQuickerThanTheWatchdog(t *testing.T) {
+	dataDir, image := needImage(t)
+	dir := limitsProject(t, "disk = \"8m\"\n", "head -c 40M /dev/zero > out")
+	out := filepath.Join(t.TempDir(), "out")
+	r := reprobox(t, dir, "build", "--image", image, "--data-dir", dataDir, "--out", out)
+	if r.code != 1 || !strings.Contains(r.stderr, "disk limit of 8.0 MiB") {
+		t.Fatalf("exit %d, want 1 naming the disk limit:\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "SHA256SUMS")); err == nil {
+		t.Error("a build over its disk limit left SHA256SUMS")
+	}
+}
+
 func TestBadLimitsRefused(t *testing.T) {
 	for _, extra := range []string{"memory = \"lots\"\n", "disk = \"-5g\"\n", "pids = 1\n", "memory = \"1k\"\n"} {
 		dir := limitsProject(t, extra, "true")
