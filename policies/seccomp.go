@@ -61,16 +61,16 @@ var kernelDependent = []string{"process_vm_readv", "process_vm_writev", "ptrace"
 // the host's kernel.
 func Seccomp(spec *specs.Spec) (*specs.LinuxSeccomp, error) {
 	p := moby.DefaultProfile()
-	p.Syscalls = slices.DeleteFunc(p.Syscalls, func(s *moby.Syscall) bool {
-		if s.Includes != nil && s.Includes.MinKernel != nil {
-			if !slices.Equal(slices.Sorted(slices.Values(s.Names)), kernelDependent) {
-				// A new kernel-dependent rule upstream: decide about it
-				// here rather than let the host's kernel decide.
-				panic(fmt.Sprintf("policies: unexpected kernel-dependent seccomp rule for %v", s.Names))
-			}
-			return true
+	for _, s := range p.Syscalls {
+		kernel := s.Includes != nil && s.Includes.MinKernel != nil || s.Excludes != nil && s.Excludes.MinKernel != nil
+		if kernel && !slices.Equal(slices.Sorted(slices.Values(s.Names)), kernelDependent) {
+			// A new kernel-dependent rule upstream: decide about it here
+			// rather than let the host's kernel decide.
+			return nil, fmt.Errorf("policies: seccomp profile: unexpected kernel-dependent rule for %v", s.Names)
 		}
-		return s.Excludes != nil && s.Excludes.MinKernel != nil
+	}
+	p.Syscalls = slices.DeleteFunc(p.Syscalls, func(s *moby.Syscall) bool {
+		return s.Includes != nil && s.Includes.MinKernel != nil
 	})
 	// The moby package applies capability and architecture filters only
 	// when it loads a profile.
