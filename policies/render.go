@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
@@ -37,16 +38,9 @@ type Host struct {
 	// TimeShim is the compiled time shim on the host (BuildTimeShim),
 	// required when Settings.Clock is set.
 	TimeShim string
-	// MemoryBytes and Pids limit the build; zero means the defaults.
-	MemoryBytes int64
-	Pids        int64
+	// Limits bound the build; zero fields mean the defaults.
+	Limits Limits
 }
-
-// Default limits.
-const (
-	DefaultMemoryBytes = 16 << 30
-	DefaultPids        = 8192
-)
 
 // Render writes the build's support files into h.Support and returns the OCI
 // spec and the personality flags of a build with settings s.
@@ -56,6 +50,9 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 	}
 	if len(h.Args) == 0 {
 		return nil, 0, fmt.Errorf("policies: empty build command")
+	}
+	if err := h.Limits.Validate(); err != nil {
+		return nil, 0, err
 	}
 	if err := writeSupport(s, h); err != nil {
 		return nil, 0, err
@@ -68,15 +65,14 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 			return nil, 0, err
 		}
 	}
-	mem, pids := h.MemoryBytes, h.Pids
-	if mem == 0 {
-		mem = DefaultMemoryBytes
-	}
-	if pids == 0 {
-		pids = DefaultPids
-	}
-	swap := mem
-	caps := []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
+	lim := h.Limits.WithDefaults()
+	mem, pids, swap := lim.MemoryBytes, lim.Pids, lim.MemoryBytes
+	// A CPU quota as well as the cpuset: the cpuset alone lets a build that
+	// runs more tasks than CPUs (a fork bomb) queue them on those CPUs
+	// without bound; the quota caps its CPU time at its CPU count whatever
+	// it runs. available_parallelism (which reads the quota) stays CPUs.
+	quota, period := int64(s.CPUs)*CFSPeriod, uint64(CFSPeriod)
+	caps := slices.Clone(Capabilities)
 	ro := []string{"bind", "ro", "nosuid", "nodev"}
 	homeOpts := []string{"nosuid", "nodev", "mode=0755", "size=4g",
 		"uid=" + strconv.Itoa(int(s.UID)), "gid=" + strconv.Itoa(int(s.GID))}
@@ -119,19 +115,12 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 			{Destination: s.BuildPath, Type: "bind", Source: h.Source, Options: []string{"bind", "rw", "nosuid", "nodev"}},
 		},
 		Linux: &specs.Linux{
-			Namespaces: []specs.LinuxNamespace{
-				{Type: specs.PIDNamespace},
-				{Type: specs.NetworkNamespace},
-				{Type: specs.IPCNamespace},
-				{Type: specs.UTSNamespace},
-				{Type: specs.MountNamespace},
-				{Type: specs.CgroupNamespace},
-			},
+			Namespaces: namespaces(),
 			Resources: &specs.LinuxResources{
 				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
 				Memory:  &specs.LinuxMemory{Limit: &mem, Swap: &swap},
 				Pids:    &specs.LinuxPids{Limit: &pids},
-				CPU:     &specs.LinuxCPU{Cpus: cpuList(s.CPUs)},
+				CPU:     &specs.LinuxCPU{Cpus: cpuList(s.CPUs), Quota: &quota, Period: &period},
 			},
 			MaskedPaths: []string{
 				"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
@@ -143,6 +132,11 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 			},
 		},
 	}
+	sc, err := Seccomp(spec)
+	if err != nil {
+		return nil, 0, err
+	}
+	spec.Linux.Seccomp = sc
 	return spec, s.Personality(), nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -75,6 +76,8 @@ type Plan struct {
 	// SourceDateEpochFrom says where Base.SourceDateEpoch came from: config,
 	// flag, git or default.
 	SourceDateEpochFrom string
+	// Limits bound every build of the plan (the config's, defaults filled).
+	Limits policies.Limits
 	// OutDir is excluded from the source copy when it lies inside Project.
 	outRel string
 	snaps  snapshots
@@ -139,7 +142,11 @@ func (r *Runner) NewPlan(ctx context.Context, project string, cfg Config, imageF
 		base.CPUs = cfg.CPUs
 	}
 	base.Env = cfg.envList()
-	p := &Plan{Project: abs, Config: cfg, Image: img, Rootfs: rootfs, Base: base, SourceDateEpochFrom: from, shim: shim}
+	lim, err := cfg.limits()
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Project: abs, Config: cfg, Image: img, Rootfs: rootfs, Base: base, SourceDateEpochFrom: from, Limits: lim.WithDefaults(), shim: shim}
 	if outDir != "" {
 		if absOut, err := filepath.Abs(outDir); err == nil {
 			if rel, err := filepath.Rel(abs, absOut); err == nil && !strings.HasPrefix(rel, "..") && !strings.Contains(rel, "/") {
@@ -185,6 +192,12 @@ type Outcome struct {
 	// TimedOut is the build's timeout when the build was killed for
 	// running longer.
 	TimedOut time.Duration
+	// Limits are the limits the build ran under.
+	Limits policies.Limits
+	// DiskExceeded is set when the build wrote more than Limits.DiskBytes
+	// into its build directory (it was killed then, or it ended before the
+	// watchdog saw it): such a build is never OK.
+	DiskExceeded bool
 
 	unmount func() error
 }
@@ -198,10 +211,10 @@ type Artifact struct {
 	File string `json:"-"`
 }
 
-// OK reports whether the build exited 0 and produced every artifact, none
-// refused.
+// OK reports whether the build exited 0 within its disk limit and produced
+// every artifact, none refused.
 func (o *Outcome) OK() bool {
-	return o.Result.Success() && len(o.Missing) == 0 && len(o.Refused) == 0
+	return o.Result.Success() && !o.DiskExceeded && len(o.Missing) == 0 && len(o.Refused) == 0
 }
 
 // Failure describes why a build is not OK.
@@ -209,6 +222,13 @@ func (o *Outcome) Failure() string {
 	switch {
 	case o.TimedOut > 0:
 		return fmt.Sprintf("the build ran longer than its timeout of %s and was killed", o.TimedOut)
+	case o.DiskExceeded:
+		return fmt.Sprintf("the build wrote more than its disk limit of %s into its build directory (disk in %s)", human.Bytes(o.Limits.DiskBytes), ConfigFile)
+	case !o.Result.Success() && o.Result.OOMKilled && o.Result.Signal == int(syscall.SIGKILL):
+		return fmt.Sprintf("the build was killed: out of memory (limit %s; memory in %s)", human.Bytes(o.Limits.MemoryBytes), ConfigFile)
+	case !o.Result.Success() && o.Result.OOMKilled:
+		return fmt.Sprintf("the build exited with status %d after the kernel killed one of its processes: out of memory (limit %s; memory in %s)",
+			o.Result.ExitCode, human.Bytes(o.Limits.MemoryBytes), ConfigFile)
 	case !o.Result.Success() && o.Result.Signal != 0:
 		return fmt.Sprintf("the build was killed by signal %d", o.Result.Signal)
 	case !o.Result.Success():
@@ -290,6 +310,7 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 		Support:  support,
 		Args:     p.Config.Command,
 		TimeShim: p.shim,
+		Limits:   p.Limits,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
@@ -311,13 +332,23 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 		runCtx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("the build ran longer than its timeout of %s", timeout))
 		defer cancel()
 	}
+	diskCtx, stopDisk := context.WithCancelCause(runCtx)
+	defer stopDisk(nil)
 	r.logger().Info("build", "id", id, "build_path", s.BuildPath)
 	started := r.now()
-	res, err := r.Backend.Run(runCtx, &sandbox.Job{ID: "rbx-" + id, Spec: spec, Personality: personality, Stdout: w, Stderr: w})
+	endWatch := watchDisk(diskCtx, filepath.Join(dir, "upper"), p.Limits.DiskBytes, stopDisk)
+	res, err := r.Backend.Run(diskCtx, &sandbox.Job{ID: "rbx-" + id, Spec: spec, Personality: personality, Stdout: w, Stderr: w})
+	endWatch()
 	timedOut := err != nil && ctx.Err() == nil && errors.Is(runCtx.Err(), context.DeadlineExceeded)
-	if timedOut {
-		// The build's own time limit: a failed build, not a failed sandbox.
-		fmt.Fprintf(w, "\nreprobox: killed after the build's timeout of %s\n", timeout)
+	var de *diskLimitError
+	diskFull := err != nil && runCtx.Err() == nil && errors.As(context.Cause(diskCtx), &de)
+	if timedOut || diskFull {
+		// The build's own limits: a failed build, not a failed sandbox.
+		if timedOut {
+			fmt.Fprintf(w, "\nreprobox: killed after the build's timeout of %s\n", timeout)
+		} else {
+			fmt.Fprintf(w, "\nreprobox: killed: %v\n", context.Cause(diskCtx))
+		}
 		res, err = &sandbox.Result{ExitCode: 128 + 9, Signal: 9, Duration: r.now().Sub(started)}, nil
 	}
 	if err != nil {
@@ -326,9 +357,20 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 	if err := lease.Check(); err != nil { // never a success on a changed root
 		return nil, fmt.Errorf("runner: %w", err)
 	}
-	o := &Outcome{Settings: s, Result: res, Dir: dir, Log: logPath, Started: started, Duration: r.now().Sub(started), unmount: unmount}
+	if !diskFull {
+		// What the build wrote after the watchdog's last look.
+		if used := diskUsage(filepath.Join(dir, "upper")); used > p.Limits.DiskBytes {
+			diskFull = true
+			fmt.Fprintf(w, "\nreprobox: %v\n", &diskLimitError{used: used, limit: p.Limits.DiskBytes})
+		}
+	}
+	o := &Outcome{Settings: s, Result: res, Dir: dir, Log: logPath, Started: started, Duration: r.now().Sub(started),
+		Limits: p.Limits, DiskExceeded: diskFull, unmount: unmount}
 	if timedOut {
 		o.TimedOut = timeout
+	}
+	if res.OOMKilled {
+		fmt.Fprintf(w, "\nreprobox: the kernel killed a process of the build: out of memory (limit %s)\n", human.Bytes(p.Limits.MemoryBytes))
 	}
 	if res.Success() {
 		max, _ := p.Config.maxOutput()

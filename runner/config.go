@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/reprobox/reprobox/policies"
 )
 
 // ErrConfig marks errors in the user's config or flags.
@@ -45,6 +47,11 @@ type Config struct {
 	// MaxOutput bounds the total size of one build's artifacts ("8g",
 	// the default; k, m, g, t are binary units).
 	MaxOutput string `toml:"max_output"`
+	// Memory, Disk and Pids limit each build ("8g", "20g", 2048); empty or
+	// zero means the defaults of policies.Limits.
+	Memory string `toml:"memory"`
+	Disk   string `toml:"disk"`
+	Pids   int64  `toml:"pids"`
 }
 
 // LoadConfig reads dir/reprobox.toml. A missing file gives a zero Config and
@@ -73,7 +80,7 @@ func LoadConfig(dir string) (cfg Config, found bool, err error) {
 		for i, k := range undec {
 			keys[i] = k.String()
 		}
-		return Config{}, true, fmt.Errorf("%w: %s: unknown key(s) %s (known: image, command, artifacts, source_date_epoch, cpus, env, timeout, exclude, vary, max_output)", ErrConfig, path, strings.Join(keys, ", "))
+		return Config{}, true, fmt.Errorf("%w: %s: unknown key(s) %s (known: image, command, artifacts, source_date_epoch, cpus, env, timeout, exclude, vary, max_output, memory, disk, pids)", ErrConfig, path, strings.Join(keys, ", "))
 	}
 	return cfg, true, nil
 }
@@ -129,6 +136,9 @@ func (c *Config) Validate() error {
 	if _, err := c.maxOutput(); err != nil {
 		return err
 	}
+	if _, err := c.limits(); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -177,6 +187,39 @@ func (c *Config) maxOutput() (int64, error) {
 	n, err := ParseSize(c.MaxOutput)
 	if err != nil || n <= 0 {
 		return 0, fmt.Errorf("%w: max_output %q is not a positive size such as \"8g\" or \"512m\"", ErrConfig, c.MaxOutput)
+	}
+	return n, nil
+}
+
+// limits parses memory, disk and pids; zero fields mean the defaults.
+func (c *Config) limits() (policies.Limits, error) {
+	var l policies.Limits
+	for _, f := range []struct {
+		key, value string
+		dst        *int64
+	}{{"memory", c.Memory, &l.MemoryBytes}, {"disk", c.Disk, &l.DiskBytes}} {
+		if f.value == "" {
+			continue
+		}
+		n, err := parseSize(f.value)
+		if err != nil {
+			return l, fmt.Errorf("%w: %s = %q in %s: %v", ErrConfig, f.key, f.value, ConfigFile, err)
+		}
+		*f.dst = n
+	}
+	l.Pids = c.Pids
+	if err := l.Validate(); err != nil {
+		return l, fmt.Errorf("%w: %s: %w", ErrConfig, ConfigFile, err)
+	}
+	return l, nil
+}
+
+// parseSize reads a positive size in binary units: "8g" and "8GiB" are 8 GiB,
+// "512m" 512 MiB, a plain number is bytes (ParseSize).
+func parseSize(s string) (int64, error) {
+	n, err := ParseSize(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("not a positive size such as \"8g\", \"512m\" or \"20GiB\"")
 	}
 	return n, nil
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/reprobox/reprobox/policies"
 )
 
 // A Record is the JSON account of one build, written as record.json.
@@ -21,6 +23,8 @@ type Record struct {
 	Failure             string             `json:"failure,omitempty"`
 	Image               string             `json:"image"`
 	ImageDigest         string             `json:"image_digest"`
+	Limits              policies.Limits    `json:"limits"`
+	OOMKilled           bool               `json:"oom_killed,omitempty"`
 	Settings            any                `json:"settings"`
 	Signal              int                `json:"signal,omitempty"`
 	SourceDateEpoch     int64              `json:"source_date_epoch"`
@@ -38,6 +42,8 @@ func NewRecord(p *Plan, o *Outcome) Record {
 		ExitCode:            o.Result.ExitCode,
 		Image:               p.Image.Reference().String(),
 		ImageDigest:         p.Image.Digest.String(),
+		Limits:              o.Limits,
+		OOMKilled:           o.Result.OOMKilled,
 		Settings:            o.Settings,
 		Signal:              o.Result.Signal,
 		SourceDateEpoch:     o.Settings.SourceDateEpoch,

@@ -47,6 +47,10 @@ type Result struct {
 	Signal int
 	// Duration is the time from container start to the process's exit.
 	Duration time.Duration
+	// OOMKilled reports that the kernel killed a process of the job (the
+	// job's process or any of its descendants) because the job reached its
+	// memory limit. The job may still have exited 0.
+	OOMKilled bool
 }
 
 // Success reports whether the process exited with status 0.

@@ -202,7 +202,7 @@ func writeFileAtomic(path string, data []byte) error {
 func newFactorsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "factors",
-		Short: "List the environmental factors with their normalized and perturbed values",
+		Short: "List the environmental factors with their normalized and perturbed values, and what a build may do",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			seed, _ := cmd.Flags().GetUint64("seed")
@@ -213,6 +213,7 @@ func newFactorsCmd() *cobra.Command {
 				fmt.Fprintf(w, "%-12s normalized: %s\n%-12s perturbed:  %s\n%-12s how: %s\n\n", f.Name, f.Value(base), "", f.Value(v), "", f.How)
 			}
 			fmt.Fprintf(w, "(values for SOURCE_DATE_EPOCH=%d and seed %d; perturbed values derive from the seed)\n", base.SourceDateEpoch, seed)
+			fmt.Fprintf(w, "\n%s", policies.Confinement())
 			return nil
 		},
 	}

@@ -15,14 +15,17 @@
 // directory kills it and removes what the run left behind.
 //
 // What libcontainer cannot apply exactly is refused with an error wrapping
-// errors.ErrUnsupported: a terminal, seccomp (built without libseccomp),
-// linux.cgroupsPath (the backend places runs), a spec without a new mount
-// namespace, an environment without a non-empty HOME or with duplicate
-// variables (libcontainer would add HOME and drop duplicates), kernel memory
-// limits, unknown capabilities and personality flags, personality flags the
-// kernel would clear when it executes the command, SELinux and AppArmor
-// settings on hosts without them, and cgroup limits for controllers the host
-// lacks.
+// errors.ErrUnsupported: a terminal, seccomp when the program was built
+// without the seccomp build tag and libseccomp, linux.cgroupsPath (the backend
+// places runs), a spec without a new mount namespace, an environment without a
+// non-empty HOME or with duplicate variables (libcontainer would add HOME and
+// drop duplicates), kernel memory limits, unknown capabilities and personality
+// flags, personality flags the kernel would clear when it executes the
+// command, SELinux and AppArmor settings on hosts without them, and cgroup
+// limits for controllers the host lacks.
+//
+// A process of the job killed by the kernel at the memory limit sets
+// sandbox.Result.OOMKilled (the memory cgroup's oom_kill count).
 package libcontainer
 
 import (
@@ -252,6 +255,13 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 
 	b.log.Debug("starting container", "id", id, "args", proc.Args)
 	res, err = b.start(ctx, container, proc, out)
+	if err == nil {
+		// Read before the cgroup goes.
+		if res.OOMKilled, err = oomKilled(id); err != nil {
+			b.log.Warn("cannot tell whether the kernel killed a process at the memory limit", "id", id, "err", err)
+			err = nil
+		}
+	}
 	// Without a PID namespace the init's children outlive it: kill them
 	// with the rest of the container now, so that the output ends.
 	if derr := killAndDestroy(container); derr != nil {

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opencontainers/runc/libcontainer/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/reprobox/reprobox/images"
@@ -601,6 +602,9 @@ func TestUnsupported(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "apparmor" && appArmorEnabled() {
 				t.Skip("AppArmor is enabled on this host")
+			}
+			if tc.name == "seccomp" && seccomp.Enabled {
+				t.Skip("built with the seccomp tag: seccomp is applied (see hardening_test.go)")
 			}
 			spec := testSpec("/nonexistent", "true")
 			tc.edit(spec)

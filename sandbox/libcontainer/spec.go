@@ -11,6 +11,7 @@ import (
 	"github.com/opencontainers/cgroups"
 	lc "github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
+	"github.com/opencontainers/runc/libcontainer/seccomp"
 	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/opencontainers/selinux/go-selinux"
@@ -206,8 +207,9 @@ func checkLinux(l *specs.Linux) error {
 		return unsupported("a spec without a new mount namespace (the root filesystem could not be applied)")
 	case l.CgroupsPath != "":
 		return unsupported("linux.cgroupsPath %q (each run gets its own cgroup under /reprobox)", l.CgroupsPath)
-	case l.Seccomp != nil:
-		return unsupported("linux.seccomp (built without libseccomp)")
+	case l.Seccomp != nil && !seccomp.Enabled:
+		// libcontainer's init would fail only after the container is made.
+		return unsupported("linux.seccomp (this program was built without the seccomp build tag and libseccomp: build it with -tags seccomp, as the Makefile does)")
 	case l.MountLabel != "" && !selinux.GetEnabled():
 		return unsupported("linux.mountLabel (SELinux is not enabled on this host)")
 	}

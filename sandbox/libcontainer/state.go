@@ -252,6 +252,21 @@ func checkReachable(dir string, config *configs.Config) error {
 	}
 }
 
+// oomKilled reports whether the kernel killed a process of run id at the
+// memory limit of its cgroup (the oom_kill count of memory.oom_control on
+// cgroup v1, of memory.events on v2).
+func oomKilled(id string) (bool, error) {
+	m, err := manager.New(&cgroups.Cgroup{Path: cgroupPath(id), Resources: &cgroups.Resources{}})
+	if err != nil {
+		return false, fmt.Errorf("cgroup %s: %w", cgroupPath(id), err)
+	}
+	n, err := m.OOMKillCount()
+	if err != nil {
+		return false, fmt.Errorf("cgroup %s: oom_kill count: %w", cgroupPath(id), err)
+	}
+	return n > 0, nil
+}
+
 // destroyCgroup kills whatever is left in the run's cgroups and removes them.
 func destroyCgroup(id string) error {
 	m, err := manager.New(&cgroups.Cgroup{Path: cgroupPath(id), Resources: &cgroups.Resources{}})
