@@ -116,9 +116,13 @@ func (r *Root) Lstat(rel string) (fs.FileMode, error) {
 	return modeOf(&st), nil
 }
 
-func modeOf(st *unix.Stat_t) fs.FileMode {
-	m := fs.FileMode(st.Mode & 0o777)
-	switch st.Mode & unix.S_IFMT {
+func modeOf(st *unix.Stat_t) fs.FileMode { return ModeOf(st.Mode) }
+
+// ModeOf turns a stat(2) st_mode into an fs.FileMode: the permission bits
+// and the file type.
+func ModeOf(mode uint32) fs.FileMode {
+	m := fs.FileMode(mode & 0o777)
+	switch mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		m |= fs.ModeDir
 	case unix.S_IFLNK:
