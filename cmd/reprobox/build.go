@@ -73,7 +73,7 @@ func (f *projectFlags) load(cmd *cobra.Command, args []string) (dir string, cfg 
 	if f.out == "" {
 		return "", cfg, false, usageErrorf("--out is empty: give the output directory")
 	}
-	cfg, _, err = runner.LoadConfig(dir)
+	cfg, found, err := runner.LoadConfig(dir)
 	if err != nil {
 		return "", cfg, false, err
 	}
@@ -94,6 +94,11 @@ func (f *projectFlags) load(cmd *cobra.Command, args []string) (dir string, cfg 
 	}
 	if len(command) > 0 {
 		cfg.Command = command
+	}
+	if !found {
+		if err := autoconfigure(cmd, dir, &cfg); err != nil {
+			return "", cfg, false, err
+		}
 	}
 	// Checked before anything is opened or written.
 	if err := cfg.Validate(); err != nil {
