@@ -69,6 +69,15 @@ func DetectCargo(ctx context.Context, dir string) (*CargoProject, error) {
 	cmd := exec.CommandContext(ctx, cargo, "metadata", "--offline", "--no-deps", "--format-version", "1",
 		"--manifest-path", filepath.Join(abs, "Cargo.toml"))
 	cmd.Dir = abs
+	// rustup's proxy reads a toolchain pin (rust-toolchain.toml) from the
+	// working directory and fails when that toolchain is not installed on the
+	// host; the build uses the image's cargo anyway. Run from / then: cargo
+	// reads the manifest all the same, but not the project's .cargo/config.toml.
+	for _, f := range []string{"rust-toolchain", "rust-toolchain.toml"} {
+		if _, err := os.Lstat(filepath.Join(abs, f)); err == nil {
+			cmd.Dir = "/"
+		}
+	}
 	// The host's own target directory setting is no business of the build.
 	cmd.Env = slices.DeleteFunc(os.Environ(), func(e string) bool { return strings.HasPrefix(e, "CARGO_TARGET_DIR=") })
 	var stdout, stderr bytes.Buffer

@@ -1,11 +1,15 @@
 package runner
 
 import (
+	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/reprobox/reprobox/internal/testenv"
 )
 
 func TestParseCargoMetadata(t *testing.T) {
@@ -122,4 +126,75 @@ func FuzzParseCargoMetadata(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDetectCargo runs the host's cargo on real projects made by cargo new.
+func TestDetectCargo(t *testing.T) {
+	testenv.NeedProgram(t, "cargo")
+	ctx := context.Background()
+	run := func(dir string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("cargo", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cargo %q: %v\n%s", args, err, out)
+		}
+	}
+	parent := t.TempDir()
+	run(parent, "new", "-q", "--vcs", "none", "app")
+	dir := filepath.Join(parent, "app")
+	write := func(name, data string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	p, err := DetectCargo(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Locked || !slices.Equal(p.Command, CargoCommand(false)) || !slices.Equal(p.Artifacts, []string{"target/release/app"}) {
+		t.Errorf("fresh cargo new: %+v", p)
+	}
+
+	run(dir, "generate-lockfile", "--offline")
+	// An attacker's project: cargo's configuration names a program to run as
+	// rustc. Detection must not run anything of the project's on the host.
+	pwned := filepath.Join(t.TempDir(), "pwned")
+	write("evil.sh", "#!/bin/sh\ntouch "+pwned+"\nexec \"$@\"\n")
+	if err := os.Chmod(filepath.Join(dir, "evil.sh"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write(".cargo/config.toml", "[build]\nrustc = \""+filepath.Join(dir, "evil.sh")+"\"\nrustc-wrapper = \""+filepath.Join(dir, "evil.sh")+"\"\ntarget-dir = \"out/t\"\n")
+	p, err = DetectCargo(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Locked || !slices.Equal(p.Command, CargoCommand(true)) || !slices.Equal(p.Artifacts, []string{"out/t/release/app"}) {
+		t.Errorf("locked, own target-dir: %+v", p)
+	}
+	if _, err := os.Stat(pwned); err == nil {
+		t.Errorf("detection ran the project's configured rustc on the host")
+	}
+
+	// A toolchain pin the host does not have must not break detection.
+	write("rust-toolchain.toml", "[toolchain]\nchannel = \"1.20.0\"\n")
+	if p, err = DetectCargo(ctx, dir); err != nil {
+		t.Fatalf("with an uninstalled toolchain pinned: %v", err)
+	}
+	if !slices.Equal(p.Artifacts, []string{"target/release/app"}) {
+		t.Errorf("with a toolchain pin: %q", p.Artifacts)
+	}
+
+	if _, err := DetectCargo(ctx, t.TempDir()); !errors.Is(err, ErrNoProject) {
+		t.Errorf("empty directory: %v, want ErrNoProject", err)
+	}
+	write("Cargo.toml", "[package\nname = ")
+	if _, err := DetectCargo(ctx, dir); !errors.Is(err, ErrConfig) {
+		t.Errorf("broken Cargo.toml: %v, want ErrConfig", err)
+	}
 }
