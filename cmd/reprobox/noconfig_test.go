@@ -206,3 +206,32 @@ func TestWorkspaceMember(t *testing.T) {
 		t.Errorf("init in an empty data dir: exit %d, want 2 naming %s\n%s", r.code, runner.DefaultImage, r.stderr)
 	}
 }
+
+// TestWorkspaceRootBuild: in a workspace's root, the artifacts are the bin
+// targets of every member (the library member adds none), and a real build
+// makes them all.
+func TestWorkspaceRootBuild(t *testing.T) {
+	dataDir := needDefaultImage(t)
+	root := t.TempDir()
+	for _, args := range [][]string{{"app"}, {"other"}, {"--lib", "util"}} {
+		cmd := exec.Command("cargo", append([]string{"new", "-q", "--vcs", "none"}, args...)...)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("cargo new: %v\n%s", err, out)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "Cargo.toml"), []byte("[workspace]\nmembers = [\"app\", \"other\", \"util\"]\nresolver = \"2\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := reprobox(t, root, "build", "--data-dir", dataDir, "--out", filepath.Join(t.TempDir(), "out"))
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "artifacts target/release/app target/release/other (the bin targets") {
+		t.Errorf("stderr does not announce both members' bins:\n%s", r.stderr)
+	}
+	if lines := strings.Split(strings.TrimSpace(r.stdout), "\n"); len(lines) != 2 ||
+		!strings.HasSuffix(lines[0], "  target/release/app") || !strings.HasSuffix(lines[1], "  target/release/other") {
+		t.Errorf("SHA256SUMS: %q", r.stdout)
+	}
+}
