@@ -51,8 +51,10 @@ func CargoCommand(locked bool) []string {
 
 // DetectCargo reads the cargo project in dir with the host's cargo (cargo
 // metadata --offline --no-deps: nothing is fetched, no build script runs). A
-// directory without Cargo.toml gives an error wrapping ErrNoProject.
-func DetectCargo(ctx context.Context, dir string) (*CargoProject, error) {
+// directory without Cargo.toml gives an error wrapping ErrNoProject. With
+// targets false (the artifacts are given otherwise) only the command is
+// detected, and cargo is not run.
+func DetectCargo(ctx context.Context, dir string, targets bool) (*CargoProject, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, err
@@ -61,6 +63,10 @@ func DetectCargo(ctx context.Context, dir string) (*CargoProject, error) {
 		return nil, fmt.Errorf("%w: %s has neither %s nor Cargo.toml", ErrNoProject, dir, ConfigFile)
 	} else if err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
+	}
+	if !targets {
+		_, err := os.Stat(filepath.Join(abs, "Cargo.lock"))
+		return &CargoProject{Locked: err == nil, Command: CargoCommand(err == nil)}, nil
 	}
 	cargo, err := exec.LookPath("cargo")
 	if err != nil {

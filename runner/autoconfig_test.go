@@ -153,7 +153,7 @@ func TestDetectCargo(t *testing.T) {
 		}
 	}
 
-	p, err := DetectCargo(ctx, dir)
+	p, err := DetectCargo(ctx, dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestDetectCargo(t *testing.T) {
 		t.Fatal(err)
 	}
 	write(".cargo/config.toml", "[build]\nrustc = \""+filepath.Join(dir, "evil.sh")+"\"\nrustc-wrapper = \""+filepath.Join(dir, "evil.sh")+"\"\ntarget-dir = \"out/t\"\n")
-	p, err = DetectCargo(ctx, dir)
+	p, err = DetectCargo(ctx, dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,18 +183,27 @@ func TestDetectCargo(t *testing.T) {
 
 	// A toolchain pin the host does not have must not break detection.
 	write("rust-toolchain.toml", "[toolchain]\nchannel = \"1.20.0\"\n")
-	if p, err = DetectCargo(ctx, dir); err != nil {
+	if p, err = DetectCargo(ctx, dir, true); err != nil {
 		t.Fatalf("with an uninstalled toolchain pinned: %v", err)
 	}
 	if !slices.Equal(p.Artifacts, []string{"target/release/app"}) {
 		t.Errorf("with a toolchain pin: %q", p.Artifacts)
 	}
 
-	if _, err := DetectCargo(ctx, t.TempDir()); !errors.Is(err, ErrNoProject) {
+	if _, err := DetectCargo(ctx, t.TempDir(), true); !errors.Is(err, ErrNoProject) {
 		t.Errorf("empty directory: %v, want ErrNoProject", err)
 	}
 	write("Cargo.toml", "[package\nname = ")
-	if _, err := DetectCargo(ctx, dir); !errors.Is(err, ErrConfig) {
+	if _, err := DetectCargo(ctx, dir, true); !errors.Is(err, ErrConfig) {
 		t.Errorf("broken Cargo.toml: %v, want ErrConfig", err)
+	}
+
+	// The artifacts given: no cargo run, the command from the lock alone.
+	t.Setenv("PATH", t.TempDir())
+	if p, err = DetectCargo(ctx, dir, false); err != nil || !slices.Equal(p.Command, CargoCommand(true)) || p.Artifacts != nil {
+		t.Errorf("without targets, no cargo on PATH: %+v, %v", p, err)
+	}
+	if _, err := DetectCargo(ctx, dir, true); !errors.Is(err, ErrConfig) {
+		t.Errorf("no cargo on PATH: %v, want ErrConfig", err)
 	}
 }

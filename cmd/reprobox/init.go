@@ -74,7 +74,7 @@ func runInit(ctx context.Context, cmd *cobra.Command, dir, image string, force b
 	if _, err := os.Lstat(path); err == nil && !force {
 		return usageErrorf("%s exists: init does not overwrite it (pass --force to replace it)", path)
 	}
-	p, err := runner.DetectCargo(ctx, dir)
+	p, err := runner.DetectCargo(ctx, dir, true)
 	if errors.Is(err, runner.ErrNoProject) {
 		return usageErrorf("no Cargo.toml in %s: init writes a config for a cargo project; for any other build write %s by hand (image, command, artifacts; see reprobox build --help)", dir, runner.ConfigFile)
 	} else if err != nil {
@@ -180,7 +180,7 @@ func autoconfigure(cmd *cobra.Command, dir string, cfg *runner.Config) error {
 	if cfg.Image != "" && len(cfg.Command) > 0 && len(cfg.Artifacts) > 0 {
 		return nil
 	}
-	p, err := runner.DetectCargo(cmd.Context(), dir)
+	p, err := runner.DetectCargo(cmd.Context(), dir, len(cfg.Artifacts) == 0)
 	if errors.Is(err, runner.ErrNoProject) {
 		return usageErrorf("%s has neither %s nor Cargo.toml: in a cargo project, run reprobox in its directory (defaults apply; reprobox init writes them down); for any other build write %s (image, command, artifacts) or give --image, --artifact and the command after --",
 			dir, runner.ConfigFile, runner.ConfigFile)
