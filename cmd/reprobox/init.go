@@ -164,7 +164,7 @@ func renderConfig(image, ref string, p *runner.CargoProject) ([]byte, error) {
 	if err := tomlKey(&b, "artifacts", p.Artifacts); err != nil {
 		return nil, err
 	}
-	b.WriteString("\n# Optional: source_date_epoch, cpus, env, timeout, exclude, vary (see the README).\n")
+	b.WriteString("\n# Optional: source_date_epoch, cpus, env, timeout, exclude, vary, max_output (see the README).\n")
 	return b.Bytes(), nil
 }
 
