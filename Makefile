@@ -8,8 +8,9 @@ DATA_DIR ?= /var/lib/reprobox
 IMAGE ?= reprobox/rust
 APT_PACKAGES := mmdebstrap disorderfs gcc zlib1g-dev libseccomp-dev git tar gzip xz-utils zstd bzip2
 # Only the tests need these: runc (start benchmark), chromium (the HTML report test),
-# docker-registry and skopeo (image push, pull and export round trips).
-TEST_PACKAGES := runc chromium docker-registry skopeo
+# docker-registry and skopeo (image push, pull and export round trips), cargo (the
+# no-config tests: cargo new, cargo metadata on the host; rustup's cargo does too).
+TEST_PACKAGES := runc chromium docker-registry skopeo cargo
 BIN := ./reprobox
 # libcontainer applies the builds' seccomp profile only when built with the
 # seccomp tag and libseccomp-dev; without it every build is refused.

@@ -73,7 +73,7 @@ func (f *projectFlags) load(cmd *cobra.Command, args []string) (dir string, cfg 
 	if f.out == "" {
 		return "", cfg, false, usageErrorf("--out is empty: give the output directory")
 	}
-	cfg, _, err = runner.LoadConfig(dir)
+	cfg, found, err := runner.LoadConfig(dir)
 	if err != nil {
 		return "", cfg, false, err
 	}
@@ -94,6 +94,11 @@ func (f *projectFlags) load(cmd *cobra.Command, args []string) (dir string, cfg 
 	}
 	if len(command) > 0 {
 		cfg.Command = command
+	}
+	if !found {
+		if err := autoconfigure(cmd, dir, &cfg); err != nil {
+			return "", cfg, false, err
+		}
 	}
 	// Checked before anything is opened or written.
 	if err := cfg.Validate(); err != nil {
@@ -147,6 +152,10 @@ The project is DIR (default .), configured by DIR/reprobox.toml:
   source_date_epoch = 1700000000                   # optional
 
 Flags override the file; a build command after -- overrides command.
+Without reprobox.toml, in a cargo project, what no flag gives is: the image
+reprobox/rust resolved to its digest, cargo build --release --locked --offline
+(no --locked without a Cargo.lock), and target/release/NAME for each bin
+target; the first lines say so (reprobox init writes them down, pinned).
 Exit status: 0 built, 1 the build failed or an artifact is missing, 2 usage or
 config error, 3 reprobox or the sandbox failed, 130 interrupted (SIGINT, SIGTERM,
 SIGHUP, or SIGPIPE on a closed stdout or stderr; the build is killed and

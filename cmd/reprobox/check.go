@@ -52,6 +52,10 @@ with the chain from there to the artifact and a diff of that unit's outputs
 Factors (see reprobox factors): ` + strings.Join(policies.Names(), ", ") + `.
 --vary all,-aslr or --vary time,umask choose; an unknown name is an error.
 
+The project is configured as for build (reprobox build --help): DIR/reprobox.toml
+and flags, or for a cargo project without reprobox.toml the default image,
+cargo command and bin targets, announced on the first lines.
+
 Kept under --out: control/ (the control's artifacts), variant/ (all factors
 perturbed), variants/CULPRIT/ (each culprit's own build), report.json.
 

@@ -71,11 +71,12 @@ func init() {
 }
 
 // MaybeInit runs libcontainer's container init and never returns when the
-// program was started as one (os.Args[1] == "init"); otherwise it does
-// nothing. Call it first thing in main, and in TestMain of any package that
-// starts containers.
+// program was started as one (os.Args[1] == "init" and libcontainer's
+// _LIBCONTAINER_SYNCPIPE in the environment, so that a user's `reprobox init`
+// reaches the command of that name); otherwise it does nothing. Call it first
+// thing in main, and in TestMain of any package that starts containers.
 func MaybeInit() {
-	if len(os.Args) > 1 && os.Args[1] == "init" {
+	if len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv("_LIBCONTAINER_SYNCPIPE") != "" {
 		lc.Init()
 	}
 	maybeHook()
