@@ -302,13 +302,20 @@ func printBisect(w io.Writer, rep *runner.BisectReport) {
 		}
 		fmt.Fprintf(w, "  %2d %s %-4s %d build(s)%s  %s\n", s.Step, s.Commit[:12], s.Verdict, len(s.Builds), note, s.Subject)
 	}
+	if l := rep.Localization; l != nil {
+		fmt.Fprintf(w, "\nwhere the divergence starts: %s\n", l.Summary)
+		for _, line := range strings.Split(strings.TrimRight(l.Evidence, "\n"), "\n") {
+			if line != "" {
+				fmt.Fprintln(w, "  | "+line)
+			}
+		}
+	} else if rep.LocalizationError != "" {
+		fmt.Fprintf(w, "\nwhere the divergence starts: not found (%s)\n", rep.LocalizationError)
+	}
 	if rep.Evidence != "" {
 		fmt.Fprintln(w, "\nevidence: structural diff of two of its builds")
 		for _, l := range strings.Split(strings.TrimRight(rep.Evidence, "\n"), "\n") {
 			fmt.Fprintln(w, "  | "+l)
 		}
-	}
-	if rep.Localization != "" {
-		fmt.Fprintf(w, "\nwhere the divergence starts: %s\n", rep.Localization)
 	}
 }
