@@ -99,3 +99,38 @@ func TestBisectEvidenceNoIntermediates(t *testing.T) {
 		t.Errorf("localization %v, error %q, evidence %q", rep.Localization, rep.LocalizationError, rep.Evidence)
 	}
 }
+
+// verify --repeats: a nondeterministic artifact is localized between the
+// first build and the repeat that differs, both read in place.
+func TestVerifyLocalizesRepeat(t *testing.T) {
+	p := &Plan{Base: policies.Normalized(policies.DefaultSourceDateEpoch)}
+	outcome := func(derive string) *Outcome {
+		o := &Outcome{Dir: t.TempDir(), Artifacts: []Artifact{{Path: "target/release/app", SHA256: "sum " + derive}}}
+		writeTree(t, filepath.Join(o.Dir, "upper"), derive)
+		return o
+	}
+	first, same, other := outcome("#[derive(Debug, Clone)]"), outcome("#[derive(Debug, Clone)]"), outcome("#[derive(Clone, Debug)]")
+	locs, errs := map[string]*Localization{}, map[string]string{}
+	fresh := map[string]string{"target/release/app": other.Artifacts[0].SHA256}
+	if err := localizeRepeat(context.Background(), p, first, other, fresh, locs, errs); err != nil {
+		t.Fatal(err)
+	}
+	l := locs["target/release/app"]
+	if l == nil || !strings.HasPrefix(l.Summary, "first divergence: build script of gen-sys (run), OUT_DIR bindings.rs") ||
+		!strings.Contains(l.Evidence, "+#[derive(Clone, Debug)]") {
+		t.Fatalf("localization %+v (%v)", l, errs)
+	}
+	// Same units: no localization, and a note why.
+	locs, errs = map[string]*Localization{}, map[string]string{}
+	if err := localizeRepeat(context.Background(), p, first, same, fresh, locs, errs); err != nil {
+		t.Fatal(err)
+	}
+	if locs["target/release/app"] != nil || !strings.Contains(errs["target/release/app"], "cargo units are all the same") {
+		t.Errorf("same trees: %v, %v", locs, errs)
+	}
+	// No cargo tree (not a cargo build): nothing, silently.
+	locs, errs = map[string]*Localization{}, map[string]string{}
+	if err := localizeRepeat(context.Background(), p, &Outcome{Dir: t.TempDir()}, other, fresh, locs, errs); err != nil || len(locs)+len(errs) != 0 {
+		t.Errorf("no tree: %v, %v, %v", locs, errs, err)
+	}
+}

@@ -293,6 +293,16 @@ func printVerify(w io.Writer, rep *runner.VerifyReport) {
 		if len(a.DiffFactors) > 0 {
 			fmt.Fprintf(w, "  the rebuild's normalized %s found in the differing bytes\n", strings.Join(a.DiffFactors, ", "))
 		}
+		if l := a.Localization; l != nil {
+			fmt.Fprintf(w, "  where two local builds diverge: %s\n", l.Summary)
+			for _, line := range strings.Split(strings.TrimRight(l.Evidence, "\n"), "\n") {
+				if line != "" {
+					fmt.Fprintln(w, "  | "+line)
+				}
+			}
+		} else if a.LocalizationError != "" {
+			fmt.Fprintf(w, "  %s\n", a.LocalizationError)
+		}
 		if a.Diff != "" {
 			for _, l := range strings.Split(strings.TrimRight(a.Diff, "\n"), "\n") {
 				fmt.Fprintln(w, "  | "+l)
