@@ -87,8 +87,8 @@ the repository (its --good, --bad, --vary, --seed and --confidence) from the
 cache.
 
 The result on stdout: the first bad commit (hash, subject, author, author
-date, files changed) and the evidence: the structural diff of two of its
-disagreeing builds. Progress on stderr: each step, the remaining range and
+date, files changed) and the evidence: for a cargo build, the first cargo
+unit where two of its disagreeing builds diverge, then their structural diff. Progress on stderr: each step, the remaining range and
 the estimated steps left, and each build. --json writes every step's commit,
 builds and verdict (deterministic; wall-clock timings only with --timings).
 

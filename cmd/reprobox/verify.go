@@ -64,7 +64,7 @@ and the factors whose normalized values appear in the differing bytes),
 MISSING (published but not built, or built but not published), INVALID (the
 published file beside the manifest is not what the manifest says: named as
 such, not as a rebuild mismatch), or NONDETERMINISTIC (--repeats builds
-disagree). Two published or two built artifacts with one base name are an
+disagree; for a cargo build, with the first cargo unit where they diverge). Two published or two built artifacts with one base name are an
 error (exit 2). --only GLOB (repeatable) restricts both sides to matching base
 names: a channel manifest lists every component, a rebuild may make a few.
 Published files are only read.
