@@ -902,6 +902,14 @@ func (b *bisection) keepIntermediates(ctx context.Context, o *Outcome, keep stri
 	}
 	b.mu.Unlock()
 	bb.inter, bb.interErr = scanIntermediates(ctx, filepath.Join(o.Dir, "upper"), k)
+	if bb.interErr != nil && ctx.Err() != nil {
+		// Cut short (the verdict settled elsewhere): not a failure, and
+		// another build of this kind and result may keep its units.
+		bb.interErr = nil
+		b.mu.Lock()
+		delete(b.interKept, key)
+		b.mu.Unlock()
+	}
 }
 
 // localize finds where builds x and y of the evidence first diverge,
