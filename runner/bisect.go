@@ -91,6 +91,10 @@ type BisectBuild struct {
 	Failed    string            `json:"failed,omitempty"`
 
 	files map[string]string // artifact path → kept copy, this run only
+	// inter are its cargo units, kept to localize the first bad commit;
+	// interErr says why not.
+	inter    *Intermediates
+	interErr error
 }
 
 func (b *BisectBuild) sum() string {
@@ -148,9 +152,12 @@ type BisectReport struct {
 	// EvidenceFactors are the --vary factors whose perturbed values appear
 	// in the differing bytes of the evidence.
 	EvidenceFactors []string `json:"evidence_factors,omitempty"`
-	// Localization is where the divergence starts (issue 15 fills it).
-	Localization string             `json:"localization,omitempty"`
-	Timings      map[string]float64 `json:"timings_seconds,omitempty"`
+	// Localization is where the two builds of the evidence first diverge:
+	// the earliest differing cargo units and the chain to the artifact.
+	Localization *Localization `json:"localization,omitempty"`
+	// LocalizationError says why their intermediates could not be compared.
+	LocalizationError string             `json:"localization_error,omitempty"`
+	Timings           map[string]float64 `json:"timings_seconds,omitempty"`
 }
 
 // ---- the search itself, independent of git and builds ----
@@ -449,7 +456,11 @@ type bisection struct {
 	test    func(ctx context.Context, c Commit, step *BisectStep) error
 	explain func(ctx context.Context, rep *BisectReport, c Commit) error
 
-	mu sync.Mutex // guards builds
+	mu sync.Mutex // guards builds, interKept and keepers
+	// interKept marks the (keep dir, kind, artifacts) whose intermediates
+	// are kept: one build of each is enough to compare.
+	interKept map[string]bool
+	keepers   map[string]*keeper
 	// lastBad holds the plan and the builds of the latest bad verdict of
 	// this run, for the evidence.
 	lastBad *badEvidence
@@ -864,8 +875,86 @@ func (b *bisection) buildOne(ctx context.Context, c Commit, p *Plan, vs policies
 	for i := range sums {
 		sums[i] = sums[i][:12]
 	}
+	b.keepIntermediates(ctx, o, keep, bb)
 	b.progress("build %d (%s, %s): ok in %.1fs, sha256 %s", n, short(c.Hash), kind, b.r.now().Sub(start).Seconds(), strings.Join(sums, " "))
 	return bb, nil
+}
+
+// keepIntermediates keeps a successful build's cargo units under keep
+// (linked, not copied, where the file system allows) before its directory is
+// removed, to localize the first bad commit. Only the first build of each
+// kind and result is kept: later ones would be compared the same way.
+func (b *bisection) keepIntermediates(ctx context.Context, o *Outcome, keep string, bb *BisectBuild) {
+	key := keep + "\x00" + bb.Kind + "\x00" + bb.sum()
+	b.mu.Lock()
+	if b.interKept[key] {
+		b.mu.Unlock()
+		return
+	}
+	if b.interKept == nil {
+		b.interKept, b.keepers = map[string]bool{}, map[string]*keeper{}
+	}
+	b.interKept[key] = true
+	k := b.keepers[keep]
+	if k == nil {
+		k = newKeeper(filepath.Join(keep, "intermediates"))
+		b.keepers[keep] = k
+	}
+	b.mu.Unlock()
+	bb.inter, bb.interErr = scanIntermediates(ctx, filepath.Join(o.Dir, "upper"), k)
+	if bb.interErr != nil && ctx.Err() != nil {
+		// Cut short (the verdict settled elsewhere): not a failure, and
+		// another build of this kind and result may keep its units.
+		bb.interErr = nil
+		b.mu.Lock()
+		delete(b.interKept, key)
+		b.mu.Unlock()
+	}
+}
+
+// localize finds where builds x and y of the evidence first diverge,
+// comparing builds of the same kind and result whose intermediates were kept.
+func (b *bisection) localize(ctx context.Context, rep *BisectReport, ev *badEvidence, x, y *BisectBuild, vs policies.Settings) error {
+	x, y = withIntermediates(ev.builds, x), withIntermediates(ev.builds, y)
+	if x.inter == nil || y.inter == nil {
+		for _, err := range []error{x.interErr, y.interErr} {
+			if err != nil && !errors.Is(err, ErrNoIntermediates) {
+				rep.LocalizationError = err.Error()
+			}
+		}
+		return nil
+	}
+	opts := LocalizeOptions{Labels: Labels(ev.base, vs), TimeRanges: TimeRanges(ev.base, vs), EvidenceLines: max(b.opts.EvidenceLines/2, 4)}
+	for _, path := range slices.Sorted(maps.Keys(x.Artifacts)) {
+		if x.Artifacts[path] != y.Artifacts[path] {
+			opts.ArtifactA, opts.ArtifactB = x.Artifacts[path], y.Artifacts[path]
+			break
+		}
+	}
+	l, err := LocalizeIntermediates(ctx, x.inter, y.inter, opts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		rep.LocalizationError = err.Error()
+		return nil
+	}
+	rep.Localization = l
+	return nil
+}
+
+// withIntermediates returns bb, or a build of the same kind and result whose
+// intermediates were kept.
+func withIntermediates(bs []*BisectBuild, bb *BisectBuild) *BisectBuild {
+	if bb.inter != nil {
+		return bb
+	}
+	for _, o := range bs {
+		if o.inter != nil && o.Kind == bb.Kind && o.Failed == "" && o.sum() == bb.sum() {
+			return o
+		}
+	}
+	return bb
 }
 
 // evidence diffs two disagreeing builds of the first bad commit. When this
@@ -943,10 +1032,7 @@ func (b *bisection) evidence(ctx context.Context, rep *BisectReport, c Commit) e
 		}
 	}
 	rep.Evidence = text.String()
-	// Localization (issue 15) plugs in here: compare the two builds'
-	// intermediates (x, y) to name the first diverging crate and set
-	// rep.Localization.
-	return nil
+	return b.localize(ctx, rep, ev, x, y, vs)
 }
 
 func hasFiles(bs []*BisectBuild) bool {

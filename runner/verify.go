@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -93,6 +95,11 @@ type VerifyArtifact struct {
 	// build path, home, host name, time) appear in the differing bytes: the
 	// publisher's environment differed there.
 	DiffFactors []string `json:"diff_factors"`
+	// Localization is where two local builds that disagree on a
+	// nondeterministic artifact first diverge (the published side has no
+	// intermediates); LocalizationError says why there is none.
+	Localization      *Localization `json:"localization,omitempty"`
+	LocalizationError string        `json:"localization_error,omitempty"`
 }
 
 // Outcome is the first build, for WriteOut; nil when the build failed before
@@ -167,6 +174,8 @@ func (r *Runner) Verify(ctx context.Context, p *Plan, pub *published.Set, opts V
 	// Artifacts that differ between the builds are nondeterministic: no
 	// verdict on them against the published bytes means anything.
 	differs := map[string]bool{}
+	locs := map[string]*Localization{}
+	locErrs := map[string]string{}
 	started := r.now()
 	for i := 0; i <= opts.Repeats; i++ {
 		label := fmt.Sprintf("reprobox: verify build %d of %d", i+1, opts.Repeats+1)
@@ -215,11 +224,21 @@ func (r *Runner) Verify(ctx context.Context, p *Plan, pub *published.Set, opts V
 		}
 		// A repeat is compared with the first build and removed at once:
 		// a rustc build directory holds gigabytes.
+		fresh := map[string]string{} // newly differing artifact → its hash in o
 		for _, a := range rep.first.Artifacts {
 			j := slices.IndexFunc(o.Artifacts, func(b Artifact) bool { return b.Path == a.Path })
 			if j < 0 || o.Artifacts[j].SHA256 != a.SHA256 {
+				if !differs[a.Path] && j >= 0 {
+					fresh[a.Path] = o.Artifacts[j].SHA256
+				}
 				differs[a.Path] = true
 			}
+		}
+		// Two local builds that differ: localize between them while the
+		// repeat's tree is still there.
+		if err := localizeRepeat(ctx, p, rep.first, o, fresh, locs, locErrs); err != nil {
+			o.Remove()
+			return nil, err
 		}
 		if err := o.Remove(); err != nil {
 			return nil, err
@@ -273,6 +292,7 @@ func (r *Runner) Verify(ctx context.Context, p *Plan, pub *published.Set, opts V
 				e.File, e.Origin, e.SHA256, e.FileSHA256, map[bool]string{true: "matches", false: "does not match"}[a.SHA256 == e.SHA256])
 		case differs[a.Path]:
 			va.Status, va.Detail = VerifyNondeterministic, fmt.Sprintf("the %d builds in the same environment disagree: the artifact is nondeterministic (reprobox check tells more)", rep.Builds)
+			va.Localization, va.LocalizationError = locs[a.Path], locErrs[a.Path]
 		case a.SHA256 == e.SHA256:
 			va.Status = VerifyMatch
 		default:
@@ -285,8 +305,12 @@ func (r *Runner) Verify(ctx context.Context, p *Plan, pub *published.Set, opts V
 			if err != nil {
 				return nil, err
 			}
-			// LOCALIZE(i15): when both sides are local builds, the first
-			// diverging crate can be found here and added to the detail.
+			// The published side has no intermediates, and the local builds
+			// agree on this artifact: nothing to localize between.
+			va.LocalizationError = fmt.Sprintf("not localized: the published side has no intermediates, and localizing needs two local builds that differ (the %d local builds agree)", rep.Builds)
+			if rep.Builds < 2 {
+				va.LocalizationError = "not localized: the published side has no intermediates, and localizing needs two local builds that differ (there is one; --repeats adds more)"
+			}
 		}
 		if va.Status != VerifyMatch {
 			rep.Verified = false
@@ -295,6 +319,53 @@ func (r *Runner) Verify(ctx context.Context, p *Plan, pub *published.Set, opts V
 	}
 	rep.Rebuild = rebuildOf(p, rep, src, started, finished)
 	return rep, nil
+}
+
+// localizeRepeat localizes each artifact in fresh (its hash in o) between the
+// first build and the repeat o, reading both trees in place.
+func localizeRepeat(ctx context.Context, p *Plan, first, o *Outcome, fresh map[string]string, locs map[string]*Localization, locErrs map[string]string) error {
+	if len(fresh) == 0 {
+		return nil
+	}
+	fail := func(err error) error {
+		if ctx.Err() != nil {
+			return err
+		}
+		if !errors.Is(err, ErrNoIntermediates) {
+			for path := range fresh {
+				locErrs[path] = err.Error()
+			}
+		}
+		return nil
+	}
+	a, err := scanIntermediates(ctx, filepath.Join(first.Dir, "upper"), nil)
+	if err != nil {
+		return fail(err)
+	}
+	b, err := scanIntermediates(ctx, filepath.Join(o.Dir, "upper"), nil)
+	if err != nil {
+		return fail(err)
+	}
+	for _, path := range slices.Sorted(maps.Keys(fresh)) {
+		j := slices.IndexFunc(first.Artifacts, func(x Artifact) bool { return x.Path == path })
+		l, err := LocalizeIntermediates(ctx, a, b, LocalizeOptions{
+			ArtifactA: first.Artifacts[j].SHA256, ArtifactB: fresh[path],
+			Labels: Labels(p.Base, p.Base), TimeRanges: TimeRanges(p.Base, p.Base),
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			locErrs[path] = err.Error()
+			continue
+		}
+		if l == nil {
+			locErrs[path] = "not localized: the two local builds' cargo units are all the same"
+			continue
+		}
+		locs[path] = l
+	}
+	return nil
 }
 
 // verifyDiff diffs the published file against the rebuilt one, labelling the

@@ -87,8 +87,8 @@ the repository (its --good, --bad, --vary, --seed and --confidence) from the
 cache.
 
 The result on stdout: the first bad commit (hash, subject, author, author
-date, files changed) and the evidence: the structural diff of two of its
-disagreeing builds. Progress on stderr: each step, the remaining range and
+date, files changed) and the evidence: for a cargo build, the first cargo
+unit where two of its disagreeing builds diverge, then their structural diff. Progress on stderr: each step, the remaining range and
 the estimated steps left, and each build. --json writes every step's commit,
 builds and verdict (deterministic; wall-clock timings only with --timings).
 
@@ -302,13 +302,20 @@ func printBisect(w io.Writer, rep *runner.BisectReport) {
 		}
 		fmt.Fprintf(w, "  %2d %s %-4s %d build(s)%s  %s\n", s.Step, s.Commit[:12], s.Verdict, len(s.Builds), note, s.Subject)
 	}
+	if l := rep.Localization; l != nil {
+		fmt.Fprintf(w, "\nwhere the divergence starts: %s\n", l.Summary)
+		for _, line := range strings.Split(strings.TrimRight(l.Evidence, "\n"), "\n") {
+			if line != "" {
+				fmt.Fprintln(w, "  | "+line)
+			}
+		}
+	} else if rep.LocalizationError != "" {
+		fmt.Fprintf(w, "\nwhere the divergence starts: not found (%s)\n", rep.LocalizationError)
+	}
 	if rep.Evidence != "" {
 		fmt.Fprintln(w, "\nevidence: structural diff of two of its builds")
 		for _, l := range strings.Split(strings.TrimRight(rep.Evidence, "\n"), "\n") {
 			fmt.Fprintln(w, "  | "+l)
 		}
-	}
-	if rep.Localization != "" {
-		fmt.Fprintf(w, "\nwhere the divergence starts: %s\n", rep.Localization)
 	}
 }

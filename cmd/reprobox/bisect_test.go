@@ -23,7 +23,14 @@ type bisectReport struct {
 	Cause    string   `json:"cause"`
 	Evidence string   `json:"evidence"`
 	Factors  []string `json:"evidence_factors"`
-	FirstBad *struct {
+	// Localization is where the evidence's two builds first diverge.
+	Localization *struct {
+		Summary  string   `json:"summary"`
+		Chain    []string `json:"chain"`
+		Evidence string   `json:"evidence"`
+	} `json:"localization"`
+	LocalizationError string `json:"localization_error"`
+	FirstBad          *struct {
 		Hash    string   `json:"hash"`
 		Subject string   `json:"subject"`
 		Files   []string `json:"files_changed"`
@@ -149,8 +156,18 @@ func TestBisectFindsHashSetCommit(t *testing.T) {
 	if rep.Cause != "nondeterministic" || !strings.Contains(rep.Evidence, "[elf]") || !strings.Contains(rep.Evidence, "PartialOrd") {
 		t.Errorf("cause %q, evidence does not show the differing derive lists:\n%s", rep.Cause, rep.Evidence)
 	}
+	// The first divergence is the shapes build script's generated source,
+	// with the reordered derive line.
+	if l := rep.Localization; l == nil || !strings.HasPrefix(l.Summary, "first divergence: build script of shapes (run), OUT_DIR shapes.rs") ||
+		len(l.Chain) < 2 || !strings.Contains(l.Evidence, "#[derive(") {
+		t.Errorf("localization %+v (%s)", rep.Localization, rep.LocalizationError)
+	}
+	if rep.Localization != nil {
+		t.Logf("%s\n%s", rep.Localization.Summary, rep.Localization.Evidence)
+	}
 	for _, want := range []string{"FIRST BAD COMMIT: " + firstBad, "subject: shapes: dedupe derives through a HashSet",
-		"files changed: shapes/build.rs", "date:    2023-11-15T15:13:20+00:00", "evidence: structural diff"} {
+		"files changed: shapes/build.rs", "date:    2023-11-15T15:13:20+00:00", "evidence: structural diff",
+		"where the divergence starts: first divergence: build script of shapes (run)"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
 		}
@@ -183,8 +200,8 @@ func TestBisectFindsHashSetCommit(t *testing.T) {
 			t.Errorf("cached run built %s again (%d of %d from the cache)", s.Commit, s.Cached, len(s.Builds))
 		}
 	}
-	if rep2.Builds > 6 || rep2.Evidence == "" {
-		t.Errorf("cached run: %d builds, evidence %q", rep2.Builds, rep2.Evidence)
+	if rep2.Builds > 6 || rep2.Evidence == "" || rep2.Localization == nil {
+		t.Errorf("cached run: %d builds, evidence %q, localization %v (%s)", rep2.Builds, rep2.Evidence, rep2.Localization, rep2.LocalizationError)
 	}
 }
 

@@ -137,3 +137,51 @@ func TestCheckNoIntermediates(t *testing.T) {
 		t.Errorf("intermediates kept with --no-intermediates: %+v", rep.Intermediates)
 	}
 }
+
+// TestVerifyLocalizesNondeterministic: verify --repeats 1 of the sysgen
+// fixture, whose two local builds differ: the published side has no
+// intermediates, so the artifact is localized between the two local builds,
+// to the build script's generated source.
+func TestVerifyLocalizesNondeterministic(t *testing.T) {
+	dataDir, image := needImage(t)
+	tmp := t.TempDir()
+	where, out := filepath.Join(tmp, "published"), filepath.Join(tmp, "out")
+	if err := os.MkdirAll(where, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(where, "app"), []byte("published bytes\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := reprobox(t, fixture("sysgen"), "verify", "--image", image, "--data-dir", dataDir, "--out", out,
+		"--published", where, "--progress", "0", "--repeats", "1")
+	var rep struct {
+		Artifacts []struct {
+			Name         string `json:"name"`
+			Status       string `json:"status"`
+			Localization *struct {
+				Summary string   `json:"summary"`
+				Chain   []string `json:"chain"`
+			} `json:"localization"`
+			LocalizationError string `json:"localization_error"`
+		} `json:"artifacts"`
+	}
+	data, err := os.ReadFile(filepath.Join(out, "verify.json"))
+	if err != nil {
+		t.Fatalf("exit %d, no report: %v\n%s", r.code, err, r.stderr)
+	}
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if r.code != 1 || len(rep.Artifacts) != 1 || rep.Artifacts[0].Status != "NONDETERMINISTIC" {
+		t.Fatalf("exit %d, %+v\n%s\n%s", r.code, rep.Artifacts, r.stdout, r.stderr)
+	}
+	a := rep.Artifacts[0]
+	want := []string{"build script of gen-sys (run)", "gen-sys (lib)", "wrapper (lib)", "app (bin)"}
+	if a.Localization == nil || !slices.Equal(a.Localization.Chain, want) {
+		t.Fatalf("localization %+v (%s)\n%s", a.Localization, a.LocalizationError, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "where two local builds diverge: first divergence: build script of gen-sys (run), OUT_DIR") ||
+		!strings.Contains(r.stdout, "#[derive(") {
+		t.Errorf("stdout:\n%s", r.stdout)
+	}
+}

@@ -64,7 +64,7 @@ and the factors whose normalized values appear in the differing bytes),
 MISSING (published but not built, or built but not published), INVALID (the
 published file beside the manifest is not what the manifest says: named as
 such, not as a rebuild mismatch), or NONDETERMINISTIC (--repeats builds
-disagree). Two published or two built artifacts with one base name are an
+disagree; for a cargo build, with the first cargo unit where they diverge). Two published or two built artifacts with one base name are an
 error (exit 2). --only GLOB (repeatable) restricts both sides to matching base
 names: a channel manifest lists every component, a rebuild may make a few.
 Published files are only read.
@@ -292,6 +292,16 @@ func printVerify(w io.Writer, rep *runner.VerifyReport) {
 		}
 		if len(a.DiffFactors) > 0 {
 			fmt.Fprintf(w, "  the rebuild's normalized %s found in the differing bytes\n", strings.Join(a.DiffFactors, ", "))
+		}
+		if l := a.Localization; l != nil {
+			fmt.Fprintf(w, "  where two local builds diverge: %s\n", l.Summary)
+			for _, line := range strings.Split(strings.TrimRight(l.Evidence, "\n"), "\n") {
+				if line != "" {
+					fmt.Fprintln(w, "  | "+line)
+				}
+			}
+		} else if a.LocalizationError != "" {
+			fmt.Fprintf(w, "  %s\n", a.LocalizationError)
 		}
 		if a.Diff != "" {
 			for _, l := range strings.Split(strings.TrimRight(a.Diff, "\n"), "\n") {
