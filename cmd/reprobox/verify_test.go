@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -396,7 +395,7 @@ func TestVerifyProgressAndInterrupt(t *testing.T) {
 		"--", "sh", "-c", "echo '   Compiling slow-step v0.1.0'; exec sleep "+marker)
 	cmd.Dir = fixture("reproducible")
 	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
-	var errb syncBuffer
+	var errb lockedBuffer
 	cmd.Stderr = &errb
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -432,20 +431,3 @@ func TestVerifyProgressAndInterrupt(t *testing.T) {
 	before.same(t, pub)
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
