@@ -215,23 +215,8 @@ func TestKilledCheckPartialOutputCleaned(t *testing.T) {
 	const marker = "3456.789"
 	parent := t.TempDir()
 	out := filepath.Join(parent, "out")
-	cmd := exec.Command(os.Args[0], "check", "--image", image, "--data-dir", dataDir, "--vary", "time",
+	cmd, _ := startSleeping(t, marker, "check", "--image", image, "--data-dir", dataDir, "--vary", "time",
 		"--out", out, "--artifact", "x", "--", "sleep", marker)
-	cmd.Dir = fixture("reproducible")
-	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
-	errb := &bytes.Buffer{}
-	cmd.Stderr = errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for !sleeping(marker) {
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			t.Fatalf("the build never started: %s", errb.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 	partial := func() []string {
 		entries, _ := os.ReadDir(parent)
 		var names []string

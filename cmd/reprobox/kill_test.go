@@ -156,8 +156,15 @@ func TestInterruptCleansUp(t *testing.T) {
 // the sleep runs in its container.
 func startSleepingBuild(t *testing.T, dataDir, image, marker string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "build", "--image", image, "--data-dir", dataDir,
+	return startSleeping(t, marker, "build", "--image", image, "--data-dir", dataDir,
 		"--out", filepath.Join(t.TempDir(), "out"), "--artifact", "x", "--", "sleep", marker)
+}
+
+// startSleeping starts reprobox with args, in the reproducible fixture, and
+// returns once a build's `sleep marker` runs in its container.
+func startSleeping(t *testing.T, marker string, args ...string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
 	cmd.Dir = fixture("reproducible")
 	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
 	errb := &bytes.Buffer{}
@@ -165,7 +172,7 @@ func startSleepingBuild(t *testing.T, dataDir, image, marker string) (*exec.Cmd,
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !sleeping(marker) {
 		if time.Now().After(deadline) {
 			_ = cmd.Process.Kill()

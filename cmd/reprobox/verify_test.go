@@ -430,4 +430,3 @@ func TestVerifyProgressAndInterrupt(t *testing.T) {
 	}
 	before.same(t, pub)
 }
-
