@@ -3,7 +3,6 @@ package images
 import (
 	"errors"
 	"fmt"
-	"github.com/reprobox/reprobox/internal/safefs"
 	"io"
 	"io/fs"
 	"os"
@@ -300,4 +299,20 @@ func checkRegular(f *os.File, rel string) error {
 	return nil
 }
 
-func fileType(mode uint32) string { return safefs.TypeName(safefs.ModeOf(mode)) }
+func fileType(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return "directory"
+	case unix.S_IFIFO:
+		return "FIFO"
+	case unix.S_IFCHR:
+		return "character device"
+	case unix.S_IFBLK:
+		return "block device"
+	case unix.S_IFSOCK:
+		return "socket"
+	case unix.S_IFLNK:
+		return "symbolic link"
+	}
+	return "special file"
+}
