@@ -3,10 +3,10 @@ package runner
 import (
 	"context"
 	"fmt"
-	"io/fs"
-	"path/filepath"
-	"syscall"
+	"os"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/reprobox/reprobox/internal/human"
 )
@@ -64,33 +64,58 @@ func watchDisk(ctx context.Context, upper string, limit int64, stop context.Canc
 	}
 }
 
+// maxDiskDepth bounds how deep diskUsage descends: each level holds one
+// directory descriptor open.
+const maxDiskDepth = 2048
+
 // diskUsage is the space allocated to the files under dir, each hard-linked
-// file once. Entries that vanish during the walk are skipped.
+// file once. Entries that vanish during the walk are skipped. The tree is the
+// build's, changing while it is measured, so the walk is relative to
+// directory descriptors and never follows a link: each entry is stat'ed with
+// AT_SYMLINK_NOFOLLOW and each directory opened with O_NOFOLLOW from its
+// parent's descriptor (a directory swapped for a link meanwhile fails to open
+// and is skipped).
 func diskUsage(dir string) int64 {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0
+	}
 	type inode struct{ dev, ino uint64 }
-	var total int64
 	seen := map[inode]bool{}
-	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil // vanished or unreadable: skip it
+	var total int64
+	var walk func(fd, depth int)
+	walk = func(fd, depth int) {
+		f := os.NewFile(uintptr(fd), dir)
+		defer f.Close()
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) == nil {
+			total += st.Blocks * 512
 		}
-		info, err := d.Info()
-		if err != nil {
-			return nil
-		}
-		st, ok := info.Sys().(*syscall.Stat_t)
-		if !ok {
-			return nil
-		}
-		if st.Nlink > 1 && !info.IsDir() {
-			k := inode{uint64(st.Dev), st.Ino}
-			if seen[k] {
-				return nil
+		names, _ := f.Readdirnames(-1)
+		for _, name := range names {
+			if unix.Fstatat(fd, name, &st, unix.AT_SYMLINK_NOFOLLOW) != nil {
+				continue
 			}
-			seen[k] = true
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+				if depth >= maxDiskDepth {
+					continue
+				}
+				sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+				if err == nil {
+					walk(sub, depth+1)
+				}
+				continue
+			}
+			if st.Nlink > 1 {
+				k := inode{st.Dev, st.Ino}
+				if seen[k] {
+					continue
+				}
+				seen[k] = true
+			}
+			total += st.Blocks * 512
 		}
-		total += st.Blocks * 512
-		return nil
-	})
+	}
+	walk(fd, 0)
 	return total
 }

@@ -92,3 +92,33 @@ func TestDiskUsage(t *testing.T) {
 		t.Errorf("diskUsage = %d, want about 1 MiB (sparse, hard link counted once)", got)
 	}
 }
+
+// TestDiskUsageFollowsNoLink: links in the build's tree (to a host
+// directory, to a host file) add nothing: the watchdog never walks or stats
+// through them.
+func TestDiskUsageFollowsNoLink(t *testing.T) {
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "big"), make([]byte, 8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	base := diskUsage(dir)
+	if err := os.Symlink(host, filepath.Join(dir, "hostdir")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(host, "big"), filepath.Join(dir, "hostfile")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/", filepath.Join(dir, "a", "b", "root")); err != nil {
+		t.Fatal(err)
+	}
+	if got := diskUsage(dir); got-base > 1<<20 {
+		t.Errorf("diskUsage counted %d bytes more through links to the host (want only the links and directories)", got-base)
+	}
+	if got := diskUsage(filepath.Join(dir, "hostdir")); got != 0 {
+		t.Errorf("diskUsage of a link to a directory = %d, want 0 (not followed)", got)
+	}
+}
