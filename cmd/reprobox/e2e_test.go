@@ -203,6 +203,18 @@ type checkReport struct {
 
 func check(t *testing.T, dir string, args ...string) (checkReport, result) {
 	t.Helper()
+	var rep checkReport
+	r := checkInto(t, &rep, dir, args...)
+	if (r.code == 0) != rep.Reproducible {
+		t.Errorf("exit %d but reproducible=%v", r.code, rep.Reproducible)
+	}
+	return rep, r
+}
+
+// checkInto runs `reprobox check` of dir in the default image and decodes its
+// --json report into rep; an exit status above 1 fails the test.
+func checkInto(t *testing.T, rep any, dir string, args ...string) result {
+	t.Helper()
 	dataDir, image := needImage(t)
 	tmp := t.TempDir()
 	js := filepath.Join(tmp, "report.json")
@@ -211,18 +223,14 @@ func check(t *testing.T, dir string, args ...string) (checkReport, result) {
 	if r.code > 1 {
 		t.Fatalf("check exit %d\n%s", r.code, r.stderr)
 	}
-	var rep checkReport
 	data, err := os.ReadFile(js)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(data, &rep); err != nil {
+	if err := json.Unmarshal(data, rep); err != nil {
 		t.Fatal(err)
 	}
-	if (r.code == 0) != rep.Reproducible {
-		t.Errorf("exit %d but reproducible=%v", r.code, rep.Reproducible)
-	}
-	return rep, r
+	return r
 }
 
 // TestCheckFixtures checks every fixture crate for real in the sandbox, with

@@ -39,22 +39,8 @@ type localizeReport struct {
 
 func checkLocalized(t *testing.T, dir string, args ...string) (localizeReport, result) {
 	t.Helper()
-	dataDir, image := needImage(t)
-	tmp := t.TempDir()
-	js := filepath.Join(tmp, "report.json")
-	r := reprobox(t, dir, append([]string{"check", "--image", image, "--data-dir", dataDir,
-		"--out", filepath.Join(tmp, "out"), "--json", js, "--jobs", "2"}, args...)...)
-	if r.code > 1 {
-		t.Fatalf("check exit %d\n%s", r.code, r.stderr)
-	}
-	data, err := os.ReadFile(js)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var rep localizeReport
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatal(err)
-	}
+	r := checkInto(t, &rep, dir, args...)
 	return rep, r
 }
 
