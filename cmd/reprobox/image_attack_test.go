@@ -122,16 +122,7 @@ func hostileImage(t *testing.T, dataDir, image string) string {
 		map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": ld, "size": ls})
 	mb, _ := json.Marshal(manifest)
 	md, ms := blob(mb)
-	idx, _ := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"manifests":     []any{map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms}},
-	})
-	if err := os.WriteFile(filepath.Join(dir, "index.json"), idx, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeLayoutIndex(t, dir, md, ms)
 	return dir
 }
 
@@ -257,14 +248,7 @@ func TestImagePasswdFIFO(t *testing.T) {
 		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
 		"layers": []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}}})
 	md, ms := blob(man)
-	idx, _ := json.Marshal(map[string]any{"schemaVersion": 2,
-		"manifests": []any{map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms}}})
-	if err := os.WriteFile(filepath.Join(dir, "index.json"), idx, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeLayoutIndex(t, dir, md, ms)
 	store := t.TempDir()
 	if r := reprobox(t, ".", "image", "import", dir, "--name", "test/fifo-passwd", "--data-dir", store); r.code != 0 {
 		t.Fatalf("import: exit %d: %s", r.code, r.stderr)

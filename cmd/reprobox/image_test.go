@@ -51,16 +51,7 @@ func writeLayout(t *testing.T, dir string) string {
 		"layers": []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}},
 	})
 	md, ms := blob(man)
-	idx, _ := json.Marshal(map[string]any{
-		"schemaVersion": 2,
-		"manifests":     []any{map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms}},
-	})
-	if err := os.WriteFile(filepath.Join(dir, "index.json"), idx, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	writeLayoutIndex(t, dir, md, ms)
 	return md
 }
 
@@ -100,5 +91,21 @@ func TestImageCommands(t *testing.T) {
 	r = reprobox(t, ".", "image", "ls", "--json", "--data-dir", data)
 	if strings.Contains(r.stdout, "test/tiny") {
 		t.Errorf("ls after rm still lists it: %s", r.stdout)
+	}
+}
+
+// writeLayoutIndex makes dir an OCI layout whose index names the manifest
+// with digest md and size ms.
+func writeLayoutIndex(t *testing.T, dir, md string, ms int) {
+	t.Helper()
+	idx, _ := json.Marshal(map[string]any{
+		"schemaVersion": 2,
+		"manifests":     []any{map[string]any{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms}},
+	})
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), idx, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
