@@ -415,7 +415,7 @@ func exportCommit(ctx context.Context, dir, hash, dst string) error {
 }
 
 // commitConfig reads reprobox.toml of a commit without exporting it.
-func commitConfig(ctx context.Context, dir, hash, tmp string) (Config, bool, error) {
+func commitConfig(ctx context.Context, dir, hash string) (Config, bool, error) {
 	out, err := git(ctx, dir, "show", hash+":"+ConfigFile)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -423,19 +423,8 @@ func commitConfig(ctx context.Context, dir, hash, tmp string) (Config, bool, err
 		}
 		return Config{}, false, nil
 	}
-	d, err := os.MkdirTemp(tmp, "config-")
-	if err != nil {
-		return Config{}, false, err
-	}
-	defer os.RemoveAll(d)
-	if err := os.WriteFile(filepath.Join(d, ConfigFile), []byte(out), 0o644); err != nil {
-		return Config{}, false, err
-	}
-	cfg, found, err := LoadConfig(d)
-	if err != nil {
-		return cfg, found, fmt.Errorf("%s:%s: %w", hash[:12], ConfigFile, err)
-	}
-	return cfg, found, nil
+	cfg, err := parseConfig(hash[:12]+":"+ConfigFile, []byte(out))
+	return cfg, true, err
 }
 
 // ---- the bisection ----
@@ -538,7 +527,7 @@ func (r *Runner) Bisect(ctx context.Context, opts BisectOptions) (*BisectReport,
 		}
 		b.commits = append(b.commits, c)
 	}
-	b.badCfg, _, err = commitConfig(ctx, dir, bad, tmp)
+	b.badCfg, _, err = commitConfig(ctx, dir, bad)
 	if err != nil {
 		return nil, err
 	}

@@ -386,7 +386,7 @@ func TestExportLeavesWorkTreeAlone(t *testing.T) {
 	if cl, _ := os.ReadFile(filepath.Join(dst, "CHANGELOG.md")); strings.Contains(string(cl), "dirty") {
 		t.Error("export holds the work tree's change")
 	}
-	cfg, found, err := commitConfig(ctx, dir, firstBad, t.TempDir())
+	cfg, found, err := commitConfig(ctx, dir, firstBad)
 	if err != nil || !found || !slices.Equal(cfg.Artifacts, []string{"target/release/app"}) {
 		t.Errorf("config %+v %v %v", cfg, found, err)
 	}

@@ -65,24 +65,30 @@ func LoadConfig(dir string) (cfg Config, found bool, err error) {
 	if err != nil {
 		return Config{}, false, fmt.Errorf("runner: read %s: %w", path, err)
 	}
+	cfg, err = parseConfig(path, data)
+	return cfg, true, err
+}
+
+// parseConfig decodes a reprobox.toml read from path (named in errors).
+func parseConfig(path string, data []byte) (cfg Config, err error) {
 	md, err := toml.Decode(string(data), &cfg)
 	if perr := (toml.ParseError{}); errors.As(err, &perr) {
-		return Config{}, true, fmt.Errorf("%w: %s:%d:%d: %s", ErrConfig, path, perr.Position.Line, perr.Position.Col, perr.Message)
+		return Config{}, fmt.Errorf("%w: %s:%d:%d: %s", ErrConfig, path, perr.Position.Line, perr.Position.Col, perr.Message)
 	}
 	if err != nil {
-		return Config{}, true, fmt.Errorf("%w: %s: %s", ErrConfig, path, strings.TrimPrefix(err.Error(), "toml: "))
+		return Config{}, fmt.Errorf("%w: %s: %s", ErrConfig, path, strings.TrimPrefix(err.Error(), "toml: "))
 	}
 	if md.IsDefined("cpus") && cfg.CPUs < 1 {
-		return Config{}, true, fmt.Errorf("%w: %s: cpus = %d: a build needs at least 1 CPU (leave cpus out for the default, 2)", ErrConfig, path, cfg.CPUs)
+		return Config{}, fmt.Errorf("%w: %s: cpus = %d: a build needs at least 1 CPU (leave cpus out for the default, 2)", ErrConfig, path, cfg.CPUs)
 	}
 	if undec := md.Undecoded(); len(undec) > 0 {
 		keys := make([]string, len(undec))
 		for i, k := range undec {
 			keys[i] = k.String()
 		}
-		return Config{}, true, fmt.Errorf("%w: %s: unknown key(s) %s (known: image, command, artifacts, source_date_epoch, cpus, env, timeout, exclude, vary, max_output, memory, disk, pids)", ErrConfig, path, strings.Join(keys, ", "))
+		return Config{}, fmt.Errorf("%w: %s: unknown key(s) %s (known: image, command, artifacts, source_date_epoch, cpus, env, timeout, exclude, vary, max_output, memory, disk, pids)", ErrConfig, path, strings.Join(keys, ", "))
 	}
-	return cfg, true, nil
+	return cfg, nil
 }
 
 // Validate checks a config after flags were merged into it.
