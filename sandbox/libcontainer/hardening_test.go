@@ -31,7 +31,8 @@ import (
 // as reprobox did before it had them, and must fail.
 var withoutProfile = flag.Bool("without-profile", false, "run the attack tests without the seccomp profile and CPU quota (they must fail)")
 
-// imageRootfs is the default image's root filesystem, which has gcc.
+// imageRootfs is the default image's root filesystem (it has gcc), or a
+// skip when the test cannot run: not root, or no image.
 func imageRootfs(t *testing.T) string {
 	t.Helper()
 	testenv.NeedRoot(t)
