@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/reprobox/reprobox/diff"
 	"github.com/reprobox/reprobox/diff/cargo"
+	"github.com/reprobox/reprobox/internal/safefs"
 )
 
 // ErrNoIntermediates is returned by Localize when a build left no cargo
@@ -56,52 +58,33 @@ func (in *Intermediates) open(p string) (*os.File, error) {
 	return openInRoot(in.root, p)
 }
 
-// openInRoot opens rel beneath root without following any symbolic link,
-// inside or outside the tree, and only a regular file.
+// openInRoot opens the regular file rel beneath root without following any
+// symbolic link, inside or outside the tree (package safefs).
 func openInRoot(root, rel string) (*os.File, error) {
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	r, err := safefs.OpenRoot(root)
 	if err != nil {
-		return nil, fmt.Errorf("runner: open %s: %w", root, err)
-	}
-	defer unix.Close(rfd)
-	return openAt(rfd, rel, unix.O_RDONLY)
-}
-
-// openAt opens rel beneath the directory dfd with RESOLVE_IN_ROOT and no
-// links, magic links or mount crossings; a file that is not regular (or
-// not a directory, with O_DIRECTORY) is refused.
-func openAt(dfd int, rel string, flags int) (*os.File, error) {
-	fd, err := unix.Openat2(dfd, rel, &unix.OpenHow{
-		Flags:   uint64(flags | unix.O_NOFOLLOW | unix.O_CLOEXEC),
-		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("runner: open %s in the build tree: %w", rel, err)
-	}
-	f := os.NewFile(uintptr(fd), rel)
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
 		return nil, fmt.Errorf("runner: %w", err)
 	}
-	if flags&unix.O_DIRECTORY == 0 && !st.Mode().IsRegular() {
-		f.Close()
-		return nil, fmt.Errorf("runner: %s in the build tree is not a regular file", rel)
+	defer r.Close()
+	f, _, err := r.Open(rel)
+	if err != nil {
+		return nil, fmt.Errorf("runner: open %s in the build tree: %w", rel, err)
 	}
 	return f, nil
 }
 
 // walkTree lists the regular files under root (paths relative to it, with
-// slashes), reading directories through openat2 so that no link is followed.
+// slashes), reading directories through package safefs so that no link is
+// followed.
 func walkTree(ctx context.Context, root string) ([]string, error) {
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.ENOENT) {
+	r, err := safefs.OpenRoot(root)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("runner: %s: %w", root, ErrNoIntermediates)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("runner: open %s: %w", root, err)
+		return nil, fmt.Errorf("runner: %w", err)
 	}
-	defer unix.Close(rfd)
+	defer r.Close()
 	var out []string
 	entries := 0
 	var walk func(rel string, depth int) error
@@ -112,12 +95,7 @@ func walkTree(ctx context.Context, root string) ([]string, error) {
 		if depth > maxTreeDepth {
 			return fmt.Errorf("runner: the build tree is deeper than %d directories at %s", maxTreeDepth, rel)
 		}
-		d, err := openAt(rfd, rel, unix.O_RDONLY|unix.O_DIRECTORY)
-		if err != nil {
-			return err
-		}
-		ents, err := d.ReadDir(-1)
-		d.Close()
+		ents, err := r.ReadDir(rel)
 		if err != nil {
 			return fmt.Errorf("runner: list %s: %w", rel, err)
 		}
@@ -213,11 +191,11 @@ func scanIntermediates(ctx context.Context, root string, k *keeper) (*Intermedia
 	if err != nil {
 		return nil, err
 	}
-	rfd, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	r, err := safefs.OpenRoot(root)
 	if err != nil {
-		return nil, fmt.Errorf("runner: open %s: %w", root, err)
+		return nil, fmt.Errorf("runner: %w", err)
 	}
-	defer unix.Close(rfd)
+	defer r.Close()
 	in := &Intermediates{root: root}
 	if k != nil {
 		in.files = map[string]string{}
@@ -232,9 +210,9 @@ func scanIntermediates(ctx context.Context, root string, k *keeper) (*Intermedia
 		if err := ctx.Err(); err != nil {
 			return nil, context.Cause(ctx)
 		}
-		f, err := openAt(rfd, p, unix.O_RDONLY)
+		f, _, err := r.Open(p)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("runner: open %s in the build tree: %w", p, err)
 		}
 		err = func() error {
 			defer f.Close()
