@@ -11,22 +11,54 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// A Job is one process to run in a fresh container.
+// A Job is one build to run in a fresh container, as data: nothing in it is a
+// mount the caller already made on the host, so any engine can realize it (the
+// embedded libcontainer on this host, a containerd daemon, a BuildKit worker).
+//
+// The container's root is the image's root filesystem, read-only. The source
+// appears writable and private to the job at BuildPath, its directories listed
+// as FileOrdering says; Files appear read-only at their paths; Spec gives
+// everything else.
 type Job struct {
 	// ID names the container; it must be unique among running jobs and match
 	// [a-zA-Z0-9_.-]+. Empty means the backend picks one.
 	ID string
 
-	// Spec describes the container. Spec.Root.Path is the image's root filesystem;
-	// a backend never writes to it (it mounts a per-run overlay, or the root
-	// read-only). Mounts, namespaces, process, hostname, domainname and resource
-	// limits are applied exactly as given; anything a backend cannot apply is an
-	// error wrapping errors.ErrUnsupported, never silently ignored.
+	// Image is the job's image, pinned by digest.
+	Image Image
+
+	// Source is the build's source tree, given to the job as a private,
+	// writable copy at BuildPath. The job's writes never reach Source.Dir.
+	Source Source
+
+	// BuildPath is the absolute directory in the container where the source
+	// appears; it is also where Collect finds the build's tree.
+	BuildPath string
+
+	// FileOrdering is how directory listings beneath BuildPath are ordered:
+	// "native" (or empty: the file system's own order) or "reverse" (every
+	// directory listed in reverse order, as disorderfs --reverse-dirents does).
+	FileOrdering string
+
+	// Files are files reprobox generates for the job (the user database,
+	// hosts, the time shim): each appears read-only at its Path, replacing
+	// whatever the image has there.
+	Files []File
+
+	// Spec describes the rest of the container: the process (arguments,
+	// environment, working directory, user, umask, capabilities, rlimits),
+	// hostname and domainname, namespaces, resources, seccomp, masked paths,
+	// and the mounts that need nothing from the host (proc, tmpfs, ...).
+	// Spec.Root.Path is ignored and the spec holds no bind mount of a host
+	// path: the backend adds the image's root, the source and Files. Every
+	// part of it is applied exactly as given; anything a backend cannot apply
+	// is an error wrapping errors.ErrUnsupported, never silently ignored.
 	Spec *specs.Spec
 
 	// Personality holds extra personality(2) flags for the process, such as
@@ -35,8 +67,54 @@ type Job struct {
 	// apply them or fail.
 	Personality uint32
 
+	// DiskBytes bounds what the job writes (beneath BuildPath and anywhere
+	// else on its root that is not a tmpfs with its own size). When the job
+	// goes past it the backend kills the job and sets Result.DiskExceeded.
+	// Zero means no bound.
+	DiskBytes int64
+
+	// Collect, when not nil, is called once after the job's process has
+	// exited (whatever its status) and before the backend removes anything,
+	// with res and tree: a host directory holding the build's tree as the
+	// job left it (what was at BuildPath). The tree is controlled by the
+	// build: Collect must not follow links in it (package safefs). tree is
+	// valid only during the call. An error from Collect is returned by Run.
+	Collect func(ctx context.Context, res *Result, tree string) error
+
 	// Stdout and Stderr receive the process's output. Nil discards it.
 	Stdout, Stderr io.Writer
+}
+
+// An Image is an OCI image pinned by digest, as reprobox's store holds it.
+type Image struct {
+	// Digest is the digest of the image's manifest ("sha256:...").
+	Digest string
+	// Layout is a host directory holding an OCI image layout that contains
+	// the image, for engines that import images into a store of their own.
+	Layout string
+	// Rootfs is the image's unpacked root filesystem on this host, for
+	// engines that run here. Never written.
+	Rootfs string
+}
+
+// A Source is a source tree as an immutable, content-addressed snapshot.
+type Source struct {
+	// Digest identifies the tree's content, ownership and modes: two sources
+	// with one digest are the same tree, so a backend may cache by it.
+	Digest string
+	// Dir is the snapshot on the host. It does not change while jobs use it
+	// and a backend never writes to it.
+	Dir string
+}
+
+// A File is a file reprobox generates for a job.
+type File struct {
+	// Path is where the file appears in the container (absolute).
+	Path string
+	// Mode is its permission bits (0o644, 0o755).
+	Mode fs.FileMode
+	// Data is its content.
+	Data []byte
 }
 
 // A Result is how a job's process ended.
@@ -51,10 +129,33 @@ type Result struct {
 	// job's process or any of its descendants) because the job reached its
 	// memory limit. The job may still have exited 0.
 	OOMKilled bool
+	// DiskExceeded reports that the backend killed the job because it wrote
+	// more than Job.DiskBytes.
+	DiskExceeded bool
 }
 
 // Success reports whether the process exited with status 0.
 func (r *Result) Success() bool { return r.ExitCode == 0 && r.Signal == 0 }
+
+// A Feature is a part of a job that not every backend can apply.
+type Feature string
+
+// The features a factor may need beyond a plain OCI spec.
+const (
+	FeatureReverseDirents Feature = "reverse-dirents" // Job.FileOrdering "reverse"
+	FeaturePersonality    Feature = "personality"     // Job.Personality
+	FeatureUmask          Feature = "umask"           // Spec.Process.User.Umask
+	FeatureCPUSet         Feature = "cpuset"          // Spec.Linux.Resources.CPU.Cpus
+	FeatureUTSNames       Feature = "uts-names"       // Spec.Hostname, Spec.Domainname
+	FeatureUser           Feature = "user"            // any uid, gid and user database
+	FeatureFiles          Feature = "files"           // Job.Files (the time shim among them)
+)
+
+// A Features is implemented by a backend that can tell which features it
+// applies. A backend that does not implement it is taken to apply all.
+type Features interface {
+	Features() []Feature
+}
 
 // A Backend runs jobs.
 //
