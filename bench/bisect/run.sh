@@ -21,7 +21,7 @@ runs=${RUNS:-10} kind=${KIND:-hashset2} image=${REPROBOX_IMAGE:-reprobox/rust} m
 out=${1:-/dev/stdout}   # written line by line: a cut-short run keeps its results
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-(cd "$top" && go build -o "$work/reprobox" ./cmd/reprobox)
+(cd "$top" && go build -tags seccomp -o "$work/reprobox" ./cmd/reprobox)
 rbx=$work/reprobox
 sh "$top/testdata/bisect/gen.sh" "$kind" "$work/repo" > "$work/gen.out"
 first=$(sed -n 's/^first-bad: //p' "$work/gen.out")

@@ -49,7 +49,7 @@ if [ "$SETUP" = 1 ]; then
 	# locales varies LC_ALL to et_EE.UTF-8; without that locale compiled, glibc
 	# falls back to C and the variation changes nothing for sort(1).
 	locale -a | grep -qx et_EE.utf8 || localedef -i et_EE -f UTF-8 et_EE.UTF-8
-	(cd "$REPO" && CGO_ENABLED=1 go build -o "$BIN" ./cmd/reprobox) || exit 3
+	(cd "$REPO" && CGO_ENABLED=1 go build -tags seccomp -o "$BIN" ./cmd/reprobox) || exit 3
 fi
 # reprotest 0.7.23 runs `sudo -h localhost CMD` (user_group, domain_host with
 # use_sudo); sudo 1.9.13 on bookworm refuses -h except when listing ("a remote

@@ -13,7 +13,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 work=${WORK:-/tmp/reprobox-bench-diff}
 mkdir -p "$work"
 cd "$root"
-go build -o "$work/reprobox" ./cmd/reprobox
+go build -tags seccomp -o "$work/reprobox" ./cmd/reprobox
 cases=${*:-crate tar.gz tar.zst tar}
 
 # crate: two release builds (rlib + binary, debuginfo=2) of a generated crate

@@ -31,7 +31,7 @@ REPEATS=${REPEATS:-0}
 mkdir -p "$WORK"
 BIN=${BIN:-$WORK/reprobox}
 if [ ! -x "$BIN" ]; then
-	(cd "$REPO" && CGO_ENABLED=1 go build -o "$BIN" ./cmd/reprobox) || exit 3
+	(cd "$REPO" && CGO_ENABLED=1 go build -tags seccomp -o "$BIN" ./cmd/reprobox) || exit 3
 fi
 [ $# -gt 0 ] || set -- sysgen dep_build_path
 OUT=$WORK/results.tsv
