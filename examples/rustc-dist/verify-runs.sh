@@ -1,59 +1,91 @@
 #!/bin/bash
-# verify-runs.sh: the recorded verify run of the rustc recipe. A "publisher"
-# builds `x.py dist rust-src` with another configuration (1 CPU instead of 2,
-# its own output directory) and publishes the tarball with a channel manifest;
-# verify-release.sh then rebuilds rust-src from the same tree, verifies it
-# against that manifest and signs the result (the provenance records the
-# tree's src/stage0 by digest). Writes results/verify-rust-src/ (run.txt,
-# stdout.txt, stderr.txt, the signed bundle, verify.json, the manifest).
+# verify-runs.sh: the recorded verify runs of the rustc recipe.
 #
-#   verify-runs.sh SRC_DIR
+#   verify-runs.sh TREE ROOTFS DATA_DIR_A DATA_DIR_B
 #
-# Environment: REPROBOX (default reprobox), OUT_ROOT (default /var/tmp/rustc-runs).
+# 1. publisher: publish-chroot.sh builds `x.py dist rust-src rust-std --stage 0`
+#    OUTSIDE reprobox, by plain x.py in a chroot of ROOTFS (the image's
+#    root filesystem) as another user, in another build path, locale, time
+#    zone, umask, hostname, CPU count and with the real clock, and publishes
+#    the two tarballs with a channel manifest.
+# 2. rebuilder A (DATA_DIR_A, key A) and rebuilder B (DATA_DIR_B, its own
+#    copy of the image, key B) each run verify-release.sh: a reprobox rebuild
+#    of the same components, verified against the manifest and signed.
+# 3. threshold: reprobox verify --attestations (both bundles) --trusted-keys
+#    (both keys) --threshold 2.
+# 4. tampered: tamper.py inverts one byte of one function of libcore's rlib
+#    inside the rust-std tarball and updates the manifest; rebuilder A
+#    verifies that release: it must fail naming the tarball member, the rlib
+#    member and the symbol.
+# Writes results/verify/ (run.txt and what each step printed, the manifests,
+# the keys, the bundles, the reports).
+#
+# Environment: REPROBOX (default reprobox), OUT_ROOT (default /var/tmp/rustc-verify),
+# STEPS (default "publish a b threshold tamper"; a step whose output exists is
+# kept, so the runs can be made one at a time).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 REPROBOX=${REPROBOX:-reprobox}
-OUT_ROOT=${OUT_ROOT:-/var/tmp/rustc-runs}
-[ $# -eq 1 ] || { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
-src=$(realpath "$1")
-res=$here/results/verify-rust-src out=$OUT_ROOT/verify-rust-src
-rm -rf "$res" "$out"
-mkdir -p "$res" "$out/release"
-start=$(date +%s)
-{
-	echo "publisher: ${REPROBOX##*/} build $src --cpus 1 --out $out/publisher -- python3 x.py dist rust-src"
-	echo "verify:    verify-release.sh $src $out/release/channel-rust-1.85.0.toml rust-src -- --sign $out/rebuilder.key --out $out/verify"
-	echo "start: $(date -u +%FT%TZ)  load: $(cut -d' ' -f1-3 /proc/loadavg)"
-	echo "reprobox: $(git -C "$here" rev-parse --short HEAD 2>/dev/null)"
-} >"$res/run.txt"
-"$REPROBOX" build "$src" --cpus 1 --out "$out/publisher" -- python3 x.py dist rust-src \
-	>"$res/publisher-stdout.txt" 2>"$res/publisher-stderr.txt"
-echo "publisher exit: $?" >>"$res/run.txt"
-tarball=$(cd "$out/publisher/artifacts/build/dist" && ls rust-src-*.tar.xz)
-cp "$out/publisher/artifacts/build/dist/$tarball" "$out/release/"
-sum=$(sha256sum "$out/release/$tarball" | cut -d' ' -f1)
-cat >"$out/release/channel-rust-1.85.0.toml" <<EOT
-manifest-version = "2"
-date = "2025-02-20"
+OUT_ROOT=${OUT_ROOT:-/var/tmp/rustc-verify}
+STEPS=${STEPS:-publish a b threshold tamper}
+[ $# -eq 4 ] || { sed -n '2,/^set -uo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
+tree=$(realpath "$1") rootfs=$(realpath "$2") dda=$(realpath "$3") ddb=$(realpath "$4")
+res=$here/results/verify out=$OUT_ROOT
+mkdir -p "$res" "$out"
+version=$(cut -d' ' -f1 "$tree/version")
+manifest=channel-rust-$version.toml
+log() { echo "$*" | tee -a "$res/run.txt"; }
+step() {
+	local name=$1
+	shift
+	local t0 rc
+	t0=$(date +%s)
+	log "== $name: $*"
+	log "   start $(date -u +%FT%TZ), load $(cut -d' ' -f1-3 /proc/loadavg)"
+	"$@" >"$res/$name.stdout.txt" 2>"$res/$name.stderr.txt"
+	rc=$?
+	log "   exit $rc after $(($(date +%s) - t0)) s, load $(cut -d' ' -f1-3 /proc/loadavg)"
+	return $rc
+}
+log "reprobox $(git -C "$here" rev-parse --short HEAD 2>/dev/null), tree $tree ($version), $(date -u +%FT%TZ)"
 
-[pkg.rust-src]
-version = "1.85.0"
-
-[pkg.rust-src.target."*"]
-available = true
-xz_url = "https://static.rust-lang.org/dist/2025-02-20/$tarball"
-xz_hash = "$sum"
-EOT
-cp "$out/release/channel-rust-1.85.0.toml" "$res/"
-"$REPROBOX" key generate --out "$out/rebuilder" >/dev/null 2>&1
-cp "$out/rebuilder.pub" "$res/"
-REPROBOX=$REPROBOX "$here/verify-release.sh" "$src" "$out/release/channel-rust-1.85.0.toml" rust-src -- \
-	--sign "$out/rebuilder.key" --out "$out/verify" >"$res/stdout.txt" 2>"$res/stderr.txt"
-rc=$?
-cp "$out/verify/verify.json" "$out/verify/verify.intoto.jsonl" "$res/" 2>/dev/null
-end=$(date +%s)
-{
-	echo "verify exit: $rc"
-	echo "end: $(date -u +%FT%TZ)  duration: $((end - start))s  load: $(cut -d' ' -f1-3 /proc/loadavg)"
-} >>"$res/run.txt"
-exit $rc
+for s in $STEPS; do
+	case $s in
+	publish)
+		[ -e "$out/pub/release/$manifest" ] && { log "== publish: kept $out/pub/release"; continue; }
+		rm -rf "$out/pub"
+		step publish "$here/publish-chroot.sh" "$rootfs" "$tree" "$out/pub" rust-src rust-std -- --stage 0
+		cp "$out/pub/release/$manifest" "$res/published-$manifest"
+		;;
+	a | b)
+		dd=$dda
+		[ $s = b ] && dd=$ddb
+		[ -e "$out/$s.key" ] || "$REPROBOX" key generate --out "$out/$s" >/dev/null
+		cp "$out/$s.pub" "$res/rebuilder-$s.pub"
+		rm -rf "$out/verify-$s"
+		STAGE=0 REPROBOX=$REPROBOX step "rebuilder-$s" "$here/verify-release.sh" "$tree" "$out/pub/release/$manifest" rust-src rust-std -- \
+			--data-dir "$dd" --sign "$out/$s.key" --out "$out/verify-$s" --json "$out/verify-$s.json"
+		cp "$out/verify-$s.json" "$res/rebuilder-$s.json" 2>/dev/null
+		cp "$out/verify-$s/verify.intoto.jsonl" "$res/rebuilder-$s.intoto.jsonl" 2>/dev/null
+		;;
+	threshold)
+		rm -rf "$out/attestations"
+		mkdir -p "$out/attestations"
+		cp "$out/verify-a/verify.intoto.jsonl" "$out/attestations/a.intoto.jsonl"
+		cp "$out/verify-b/verify.intoto.jsonl" "$out/attestations/b.intoto.jsonl"
+		cat "$out/a.pub" "$out/b.pub" >"$out/trusted.pem"
+		step threshold "$REPROBOX" verify "$tree" --published "$out/pub/release/$manifest" --only 'rust-src-*' --only 'rust-std-*' \
+			--attestations "$out/attestations" --trusted-keys "$out/trusted.pem" --threshold 2
+		;;
+	tamper)
+		rm -rf "$out/tampered" "$out/verify-tampered"
+		python3 "$here/tamper.py" "$out/pub/release" "$out/tampered" rust-std libcore- fmt9Formatter3pad | tee -a "$res/run.txt"
+		cp "$out/tampered/$manifest" "$res/tampered-$manifest"
+		STAGE=0 REPROBOX=$REPROBOX step tampered "$here/verify-release.sh" "$tree" "$out/tampered/$manifest" rust-src rust-std -- \
+			--data-dir "$dda" --out "$out/verify-tampered" --json "$out/verify-tampered.json"
+		cp "$out/verify-tampered.json" "$res/tampered.json" 2>/dev/null
+		;;
+	*) echo "verify-runs.sh: unknown step $s" >&2; exit 2 ;;
+	esac
+done
+log "end $(date -u +%FT%TZ)"
