@@ -175,7 +175,7 @@ func ParseExperiment(path string, data []byte, seed uint64) (*Experiment, error)
 		}
 	case DesignSample:
 		if f.Samples < 1 {
-			return nil, lineErr("", "samples", "design = \"sample\" needs samples = N (cells drawn from the factorial, at least 1)")
+			return nil, lineErr("", "design", "design = \"sample\" needs samples = N (cells drawn from the factorial, at least 1)")
 		}
 	default:
 		return nil, lineErr("", "design", "unknown design %q (known: %s, %s, %s)", e.Design, DesignOneAtATime, DesignFactorial, DesignSample)

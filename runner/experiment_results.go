@@ -56,7 +56,10 @@ type CellSummary struct {
 	Nondeterministic bool `json:"nondeterministic"`
 }
 
-// A HeatCell aggregates every cell with one factor at one level.
+// A HeatCell aggregates the cells with one factor at one level: in a
+// factorial or sampled design every such cell (the level's main effect), in
+// a one-at-a-time design the cell varying that factor alone (the baseline cell
+// for its first level).
 type HeatCell struct {
 	Factor    string  `json:"factor"`
 	Level     string  `json:"level"`
@@ -212,6 +215,9 @@ func (e *Experiment) Results(runs []*RunResult) *ExperimentResults {
 			for li, lvl := range f.Levels {
 				hc := HeatCell{Factor: f.Name, Level: lvl, Baseline: li == 0}
 				for _, s := range res.Cells {
+					if e.Design == DesignOneAtATime && len(s.Levels) > 0 && !onlyVaried(s, f.Name, e.Factors) {
+						continue
+					}
 					if s.Project == k.project && s.Image == k.image && s.Artifact == k.artifact && s.Levels[f.Name] == lvl {
 						hc.Builds += s.Builds
 						hc.Differing += s.Differing
@@ -253,6 +259,17 @@ func (e *Experiment) Results(runs []*RunResult) *ExperimentResults {
 		}
 	}
 	return res
+}
+
+// onlyVaried reports whether s differs from the baseline in factor alone, or
+// not at all.
+func onlyVaried(s CellSummary, factor string, factors []ExperimentFactor) bool {
+	for _, f := range factors {
+		if f.Name != factor && s.Levels[f.Name] != f.Levels[0] {
+			return false
+		}
+	}
+	return true
 }
 
 // mode is the commonest value, the smallest on a tie.
