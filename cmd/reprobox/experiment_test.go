@@ -1,0 +1,189 @@
+package main
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/reprobox/reprobox/internal/testenv"
+)
+
+const junitXSD = "../../runner/testdata/junit/junit.xsd"
+
+func validateJUnit(t *testing.T, file string) string {
+	t.Helper()
+	testenv.NeedProgram(t, "xmllint")
+	out, err := exec.Command("xmllint", "--noout", "--schema", junitXSD, file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("xmllint --schema junit.xsd %s: %v\n%s", file, err, out)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TestExperimentEndToEnd runs a small experiment for real: the locale crate
+// in the default image at two locales, one build per cell; then runs it again
+// and sees that nothing is rebuilt.
+func TestExperimentEndToEnd(t *testing.T) {
+	dataDir, image := needImage(t)
+	dir := t.TempDir()
+	crate, err := filepath.Abs(fixture("locale"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "exp.toml")
+	writeFile(t, file, []byte(`projects = ["`+crate+`"]
+images = ["`+image+`"]
+design = "one-at-a-time"
+repeats = 1
+[factors]
+locale = ["C.UTF-8", "fr_FR.UTF-8"]
+`))
+	out := filepath.Join(dir, "results")
+	html, junit := filepath.Join(dir, "exp.html"), filepath.Join(dir, "exp.xml")
+	r := reprobox(t, dir, "experiment", file, "--data-dir", dataDir, "--out", out, "--seed", "5", "--html", html, "--junit", junit)
+	if r.code != 1 {
+		t.Fatalf("experiment exit %d, want 1 (the locale crate differs)\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"seed 5", "cells done 2/2, builds left 0", "ETA"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("progress lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if !strings.Contains(r.stdout, "differs: locale=fr_FR.UTF-8 1/1") {
+		t.Errorf("summary:\n%s", r.stdout)
+	}
+	f, err := os.Open(filepath.Join(out, "results.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil || len(rows) != 3 {
+		t.Fatalf("results.csv: %v, %d rows", err, len(rows))
+	}
+	if rows[1][5] != "C.UTF-8" || rows[2][5] != "fr_FR.UTF-8" || rows[1][8] == rows[2][8] || len(rows[1][8]) != 64 ||
+		!strings.HasPrefix(rows[1][4], "sha256:") || rows[1][9] != "0" {
+		t.Errorf("rows %q", rows)
+	}
+	var res struct {
+		Cells []struct {
+			Baseline bool    `json:"baseline"`
+			Share    float64 `json:"share_differing"`
+		} `json:"cells"`
+	}
+	data, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &res); err != nil || len(res.Cells) != 2 || res.Cells[1].Share != 1 {
+		t.Errorf("results.json: %v %+v", err, res)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil || !strings.Contains(string(page), "Heat map") || !strings.Contains(string(page), "srcdoc=") {
+		t.Errorf("HTML report: %v", err)
+	}
+	if x := validateJUnit(t, junit); !strings.Contains(x, "culprit(s) locale") {
+		t.Errorf("JUnit does not name the locale:\n%s", x)
+	}
+	// Again: resumed, nothing is built, the same results (but durations).
+	before := data
+	r = reprobox(t, dir, "experiment", file, "--data-dir", dataDir, "--out", out, "--seed", "5")
+	if r.code != 1 || !strings.Contains(r.stderr, "2 already in") || !strings.Contains(r.stderr, "0 to build") {
+		t.Fatalf("second run exit %d:\n%s", r.code, r.stderr)
+	}
+	after, _ := os.ReadFile(filepath.Join(out, "results.json"))
+	if string(after) != string(before) {
+		t.Error("results.json changed on a run that built nothing")
+	}
+}
+
+func TestExperimentBadInput(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "exp.toml")
+	writeFile(t, file, []byte("projects = [\"p\"]\nimages = [\"reprobox/rust\"]\n[factors]\nlocale = [\"C.UTF-8\", \"fr_FR.UTF-8\"]\nflavour = [\"a\", \"b\"]\n"))
+	out := filepath.Join(dir, "results")
+	r := reprobox(t, dir, "experiment", file, "--out", out)
+	if r.code != 2 || !strings.Contains(r.stderr, "exp.toml:5: unknown factor \"flavour\"") {
+		t.Errorf("unknown factor: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a bad experiment file wrote results")
+	}
+	r = reprobox(t, dir, "experiment", filepath.Join(dir, "missing.toml"))
+	if r.code != 2 {
+		t.Errorf("missing file: exit %d\n%s", r.code, r.stderr)
+	}
+	// --dry-run prints the cells with their IDs and builds nothing.
+	writeFile(t, file, []byte("projects = [\"p\"]\nimages = [\"reprobox/rust\"]\ndesign = \"factorial\"\n[factors]\nlocale = [\"C.UTF-8\", \"fr_FR.UTF-8\"]\nnum_cpus = [2, 1]\n"))
+	r = reprobox(t, dir, "experiment", file, "--dry-run", "--seed", "3")
+	if r.code != 0 || len(strings.Split(strings.TrimSpace(r.stdout), "\n")) != 4 || !regexp.MustCompile(`(?m)^[0-9a-f]{12}  p  reprobox/rust  baseline$`).MatchString(r.stdout) {
+		t.Errorf("dry run: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+// TestCIExample runs examples/ci/run.sh, the commands of the GitHub Actions
+// and GitLab CI examples, on a fixture crate whose build embeds the time, and
+// checks the reports it keeps.
+func TestCIExample(t *testing.T) {
+	dataDir, image := needImage(t)
+	script, err := filepath.Abs("../../examples/ci/run.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The workflows run the same check command as the script.
+	const line = `check . --out reprobox-reports/out --json reprobox-reports/report.json --html reprobox-reports/report.html --junit reprobox-reports/junit.xml`
+	for _, wf := range []string{"github-actions.yml", "gitlab-ci.yml"} {
+		data, err := os.ReadFile(filepath.Join("../../examples/ci", wf))
+		if err != nil || !strings.Contains(string(data), line) {
+			t.Errorf("%s does not run %q: %v", wf, line, err)
+		}
+	}
+	sh, _ := os.ReadFile(script)
+	if !strings.Contains(string(sh), `check "$crate" --out "$reports/out" --json "$reports/report.json" --html "$reports/report.html" --junit "$reports/junit.xml"`) {
+		t.Error("run.sh does not run the workflows' command")
+	}
+	dir := t.TempDir()
+	// A wrapper that runs this test binary as reprobox.
+	wrapper := filepath.Join(dir, "reprobox")
+	writeFile(t, wrapper, []byte("#!/bin/sh\nREPROBOX_RUN_MAIN=1 exec "+os.Args[0]+" \"$@\"\n"))
+	if err := os.Chmod(wrapper, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	crate, _ := filepath.Abs(fixture("time"))
+	reports := filepath.Join(dir, "reprobox-reports")
+	cmd := exec.Command(script, crate, reports, "--", "--image", image, "--data-dir", dataDir, "--vary", "time,umask,locale", "--repeats", "1", "--jobs", "2")
+	cmd.Env = append(os.Environ(), "REPROBOX="+wrapper)
+	cmd.Dir = dir
+	outb, err := cmd.CombinedOutput()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Fatalf("run.sh: %v, want exit status 1 (not reproducible)\n%s", err, outb)
+	}
+	x := validateJUnit(t, filepath.Join(reports, "junit.xml"))
+	if !strings.Contains(x, "culprit(s) time") {
+		t.Errorf("junit.xml does not name the culprit time:\n%s", x)
+	}
+	page, err := os.ReadFile(filepath.Join(reports, "report.html"))
+	if err != nil || !strings.Contains(string(page), "NOT REPRODUCIBLE") || !strings.Contains(string(page), "Builds that led there") {
+		t.Errorf("report.html: %v", err)
+	}
+	var rep struct {
+		Culprits []string `json:"culprits"`
+		Trials   []struct {
+			Set []string `json:"set"`
+		} `json:"trials"`
+	}
+	data, err := os.ReadFile(filepath.Join(reports, "report.json"))
+	if err != nil || json.Unmarshal(data, &rep) != nil || len(rep.Culprits) != 1 || rep.Culprits[0] != "time" || len(rep.Trials) < 2 {
+		t.Errorf("report.json: %v %+v", err, rep)
+	}
+}
