@@ -298,3 +298,22 @@ func hasHeatColours(img image.Image) bool {
 	}
 	return red > 100 && green > 100
 }
+
+func TestVerifyHTML(t *testing.T) {
+	v := &VerifyReport{Image: "reprobox/rust", ImageDigest: "sha256:4e1f", Published: "dist/SHA256SUMS", PublishedForm: "sha256sums", Builds: 1,
+		Artifacts: []VerifyArtifact{
+			{Name: "tool", Status: VerifyMatch, RebuiltSHA256: "aa"},
+			{Name: "tool.tar.gz", Status: VerifyMismatch, PublishedSHA256: "bb", RebuiltSHA256: "cc", DiffFactors: []string{"build_path"}, Diff: "- /home/alice/src\n+ /build/src\n"},
+		}}
+	var b bytes.Buffer
+	if err := WriteVerifyHTML(&b, "crates/tool", v); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{"NOT VERIFIED", ">MATCH<", ">MISMATCH<", `<span class="factor">build_path</span>`, `<span class="del">- /home/alice/src</span>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	selfContained(t, page)
+}
