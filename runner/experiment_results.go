@@ -56,14 +56,17 @@ type CellSummary struct {
 	Nondeterministic bool `json:"nondeterministic"`
 }
 
-// A HeatCell aggregates the cells with one factor at one level: in a
-// factorial or sampled design every such cell (the level's main effect), in
-// a one-at-a-time design the cell varying that factor alone (the baseline cell
-// for its first level).
+// A HeatCell is the builds of one factor at one level against the baseline:
+// the cell that varies this factor alone (the baseline cell itself for the
+// first level), which one-at-a-time and factorial designs always have. When
+// the design has no such cell (a sample), every cell with the factor at that
+// level is aggregated instead, with Marginal set: other factors differ there
+// too.
 type HeatCell struct {
 	Factor    string  `json:"factor"`
 	Level     string  `json:"level"`
 	Baseline  bool    `json:"baseline"`
+	Marginal  bool    `json:"marginal,omitempty"`
 	Builds    int     `json:"builds"`
 	Differing int     `json:"differing"`
 	Share     float64 `json:"share_differing"`
@@ -214,13 +217,19 @@ func (e *Experiment) Results(runs []*RunResult) *ExperimentResults {
 		for _, f := range e.Factors {
 			for li, lvl := range f.Levels {
 				hc := HeatCell{Factor: f.Name, Level: lvl, Baseline: li == 0}
-				for _, s := range res.Cells {
-					if e.Design == DesignOneAtATime && len(s.Levels) > 0 && !onlyVaried(s, f.Name, e.Factors) {
-						continue
+				for _, marginal := range []bool{false, true} {
+					hc.Marginal = marginal
+					for _, s := range res.Cells {
+						if !marginal && !onlyVaried(s, f.Name, e.Factors) {
+							continue
+						}
+						if s.Project == k.project && s.Image == k.image && s.Artifact == k.artifact && s.Levels[f.Name] == lvl {
+							hc.Builds += s.Builds
+							hc.Differing += s.Differing
+						}
 					}
-					if s.Project == k.project && s.Image == k.image && s.Artifact == k.artifact && s.Levels[f.Name] == lvl {
-						hc.Builds += s.Builds
-						hc.Differing += s.Differing
+					if hc.Builds > 0 {
+						break
 					}
 				}
 				hc.Share, hc.CILow, hc.CIHigh = wilson(hc.Differing, hc.Builds)

@@ -434,3 +434,52 @@ func FuzzParseExperiment(f *testing.F) {
 		}
 	})
 }
+
+// TestExperimentHeatMapFactorial: in a factorial, a level's heat map cell is
+// the cell varying that factor alone, so one factor's effect does not leak
+// into another's column; a sample without such cells falls back to every
+// cell at the level, marked marginal.
+func TestExperimentHeatMapFactorial(t *testing.T) {
+	e := parseTestdata(t, "factorial.toml", 1)
+	build := func(_ context.Context, r Run) (*RunResult, error) {
+		h := "same"
+		if r.Cell.Levels["env"] != "" {
+			h = "env"
+		}
+		return &RunResult{Artifacts: []Artifact{{Path: "a", SHA256: h}}}, nil
+	}
+	runs, err := RunExperiment(context.Background(), e, ExperimentOptions{Out: t.TempDir()}, build)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.Results(runs)
+	got := map[string]string{}
+	for _, hc := range res.HeatMap[0].Levels {
+		got[hc.Factor+"="+hc.Level] = fmt.Sprintf("%d/%d %v", hc.Differing, hc.Builds, hc.Marginal)
+	}
+	want := map[string]string{"time=+0s": "0/1 false", "time=-398d": "0/1 false", "time=+3600s": "0/1 false",
+		"build_path=/build/src": "0/1 false", "build_path=/b/src": "0/1 false", "env=": "0/1 false", "env=BUILD_NOTE=x": "1/1 false"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("heat map %v, want %v", got, want)
+	}
+	// A sample of 2 of the 11 other cells: at most two levels have a cell
+	// of their own; the others are marginal or empty.
+	data := strings.Replace(string(mustRead(t, "testdata/experiment/factorial.toml")), `design   = "factorial"`, "design = \"sample\"\nsamples = 2", 1)
+	s, err := ParseExperiment("s.toml", []byte(data), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err = RunExperiment(context.Background(), s, ExperimentOptions{Out: t.TempDir()}, build)
+	if err != nil {
+		t.Fatal(err)
+	}
+	marginal := 0
+	for _, hc := range s.Results(runs).HeatMap[0].Levels {
+		if hc.Marginal {
+			marginal++
+		}
+	}
+	if marginal == 0 {
+		t.Error("no marginal heat map cell in a sparse sample")
+	}
+}

@@ -40,7 +40,8 @@ table{border-collapse:collapse;font-size:12.5px;background:var(--card)}
 th,td{border:1px solid var(--line);padding:4px 8px;text-align:left;vertical-align:top}
 th{background:var(--bg);font-weight:650}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.heat{text-align:center;font:600 12px var(--mono);min-width:74px}
+td.heat{text-align:center;font:600 12px var(--mono);min-width:74px;white-space:nowrap}
+td.mono,th.mono{white-space:nowrap}
 .mono{font-family:var(--mono)}
 pre{margin:4px 0 8px;background:var(--bg);border:1px solid var(--line);border-radius:6px;padding:6px 0;overflow-x:auto;font:12px/1.5 var(--mono)}
 pre span{display:block;padding:0 12px;white-space:pre}
@@ -199,6 +200,8 @@ type experimentPage struct {
 	DiffError string
 	Diffs     []CellSummary
 	Nondet    []CellSummary
+	// AnyMarginal is set when a heat map cell aggregates other cells.
+	AnyMarginal bool
 }
 
 // WriteExperimentHTML writes an experiment's results as one self-contained
@@ -216,6 +219,11 @@ func WriteExperimentHTML(ctx context.Context, w io.Writer, e *Experiment, res *E
 		}
 		if s.Nondeterministic {
 			page.Nondet = append(page.Nondet, s)
+		}
+	}
+	for _, hr := range res.HeatMap {
+		for _, hc := range hr.Levels {
+			page.AnyMarginal = page.AnyMarginal || hc.Marginal
 		}
 	}
 	for i, s := range res.Cells {
@@ -290,23 +298,23 @@ var experimentTmpl = template.Must(template.New("experiment").Funcs(reportFuncs)
 {{if .Nondet}} <span class="chip warn">{{len .Nondet}} nondeterministic</span>{{end}}
 </header><main>
 <h2>Heat map: share of builds differing from the baseline</h2>
-<div class="legend">0% <span class="sw" style="{{heat 0.0 1}}"></span><span class="sw" style="{{heat 0.25 1}}"></span><span class="sw" style="{{heat 0.5 1}}"></span><span class="sw" style="{{heat 0.75 1}}"></span><span class="sw" style="{{heat 1.0 1}}"></span> 100% · cells show differing/builds; the first level of each factor is the baseline</div>
+<div class="legend">0% <span class="sw" style="{{heat 0.0 1}}"></span><span class="sw" style="{{heat 0.25 1}}"></span><span class="sw" style="{{heat 0.5 1}}"></span><span class="sw" style="{{heat 0.75 1}}"></span><span class="sw" style="{{heat 1.0 1}}"></span> 100% · differing/builds of the cell that varies this factor alone (the first level: the baseline cell){{if .AnyMarginal}}; * every cell at this level, where the design has no such cell{{end}}</div>
 <table><tr><th rowspan="2">project</th><th rowspan="2">artifact</th><th rowspan="2">image</th>{{range .Factors}}<th colspan="{{len .Levels}}"><span class="factor">{{.Name}}</span></th>{{end}}<th rowspan="2">nondeterministic cells</th></tr>
 <tr>{{range .Factors}}{{range $i, $l := .Levels}}<th class="mono">{{$l}}{{if eq $i 0}} <span class="muted">(base)</span>{{end}}</th>{{end}}{{end}}</tr>
 {{range $r.HeatMap}}<tr><td class="mono">{{.Project}}</td><td class="mono">{{.Artifact}}</td><td class="mono">{{.Image}}</td>
-{{range .Levels}}<td class="heat" style="{{heat .Share .Builds}}" title="{{.Factor}}={{.Level}}: {{.Differing}} of {{.Builds}} differ, 95% CI {{pct .CILow}}–{{pct .CIHigh}}">{{.Differing}}/{{.Builds}}</td>{{end}}
+{{range .Levels}}<td class="heat" style="{{heat .Share .Builds}}" title="{{.Factor}}={{.Level}}: {{.Differing}} of {{.Builds}} differ, 95% CI {{pct .CILow}}–{{pct .CIHigh}}{{if .Marginal}} (every cell at this level: other factors vary too){{end}}">{{.Differing}}/{{.Builds}}{{if .Marginal}}*{{end}}</td>{{end}}
 <td class="num">{{.NondeterministicCells}}/{{.RepeatedCells}} ({{pct .NondeterminismRate}})</td></tr>{{end}}
 </table>
 {{if $r.ImageComparisons}}<h2>Baselines across images</h2><table><tr><th>project</th><th>artifact</th>{{range $img, $d := $r.Images}}<th class="mono">{{$img}}</th>{{end}}<th></th></tr>
 {{range $r.ImageComparisons}}{{$o := .Outputs}}<tr><td class="mono">{{.Project}}</td><td class="mono">{{.Artifact}}</td>{{range $img, $d := $r.Images}}<td class="mono">{{short (index $o $img)}}</td>{{end}}<td>{{if .Same}}<span class="chip ok">same</span>{{else}}<span class="chip bad">differ</span>{{end}}</td></tr>{{end}}</table>{{end}}
+<h2>Structural diff of one cell against its baseline</h2>
+{{with .Cell}}<p>Cell <b class="mono">{{.Cell}}</b> ({{.Project}}, {{.Image}}, {{.Label}}), artifact <b class="mono">{{.Artifact}}</b>: {{.Differing}} of {{.Builds}} build(s) differ from the baseline (--html-cell ID chooses another).</p>{{else}}<p class="muted">No cell differs from its baseline.</p>{{end}}
+{{if .DiffError}}<p class="muted">{{.DiffError}}</p>{{end}}
+{{if .DiffHTML}}<iframe title="structural diff" srcdoc="{{.DiffHTML}}"></iframe>{{end}}
 <h2>Cells</h2>
 <table><tr><th>cell</th><th>project</th><th>image</th><th>levels</th><th>artifact</th><th>builds</th><th>distinct</th><th>differing</th><th>share (95% CI)</th><th></th></tr>
 {{range $r.Cells}}<tr><td class="mono">{{.Cell}}</td><td class="mono">{{.Project}}</td><td class="mono">{{.Image}}</td><td class="mono">{{.Label}}</td><td class="mono">{{.Artifact}}</td><td class="num">{{.Builds}}</td><td class="num">{{.Distinct}}</td><td class="num">{{.Differing}}</td>
 <td class="heat" style="{{heat .Share .Builds}}">{{pct .Share}} ({{pct .CILow}}–{{pct .CIHigh}})</td><td>{{if .Nondeterministic}}<span class="chip warn">nondeterministic</span>{{end}}</td></tr>{{end}}
 </table>
-<h2>Structural diff of one cell against its baseline</h2>
-{{with .Cell}}<p>Cell <b class="mono">{{.Cell}}</b> ({{.Project}}, {{.Image}}, {{.Label}}), artifact <b class="mono">{{.Artifact}}</b>: {{.Differing}} of {{.Builds}} build(s) differ from the baseline (--html-cell ID chooses another).</p>{{else}}<p class="muted">No cell differs from its baseline.</p>{{end}}
-{{if .DiffError}}<p class="muted">{{.DiffError}}</p>{{end}}
-{{if .DiffHTML}}<iframe title="structural diff" srcdoc="{{.DiffHTML}}"></iframe>{{end}}
 </main><footer>Generated by reprobox experiment · the same file and seed give the same cells in the same order.</footer></body></html>
 `))
