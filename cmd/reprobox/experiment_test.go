@@ -187,3 +187,36 @@ func TestCIExample(t *testing.T) {
 		t.Errorf("report.json: %v %+v", err, rep)
 	}
 }
+
+// TestVerifyReports: verify --html and --junit on a release whose tarball
+// was tampered with: the JUnit test case of the tarball fails as a MISMATCH,
+// and the page shows it with its diff.
+func TestVerifyReports(t *testing.T) {
+	dataDir, image := needImage(t)
+	tmp := t.TempDir()
+	pubBuild := filepath.Join(tmp, "pubbuild")
+	if r := reprobox(t, fixture("dist"), "build", "--image", image, "--data-dir", dataDir, "--out", pubBuild); r.code != 0 {
+		t.Fatalf("publisher build: exit %d\n%s", r.code, r.stderr)
+	}
+	good, err := os.ReadFile(filepath.Join(pubBuild, "artifacts", "dist.tar.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := tamperTarGz(t, good, "stage/dist", "dist fixture", "dist fixturE")
+	rel := filepath.Join(tmp, "release")
+	writeFile(t, filepath.Join(rel, "dist.tar.gz"), bad)
+	html, junit := filepath.Join(tmp, "verify.html"), filepath.Join(tmp, "verify.xml")
+	r := reprobox(t, fixture("dist"), "verify", "--image", image, "--data-dir", dataDir, "--out", filepath.Join(tmp, "out"),
+		"--published", rel, "--progress", "0", "--html", html, "--junit", junit)
+	if r.code != 1 {
+		t.Fatalf("verify exit %d, want 1\n%s", r.code, r.stderr)
+	}
+	x := validateJUnit(t, junit)
+	if !strings.Contains(x, `name="dist.tar.gz"`) || !strings.Contains(x, `message="dist.tar.gz: MISMATCH`) {
+		t.Errorf("junit:\n%s", x)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil || !strings.Contains(string(page), "NOT VERIFIED") || !strings.Contains(string(page), "fixturE") {
+		t.Errorf("verify page: %v\n%.2000s", err, page)
+	}
+}
