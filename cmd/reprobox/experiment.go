@@ -79,7 +79,8 @@ its digest, artifact, sha256, exit status, duration), summary.csv (per cell
 and artifact: builds, distinct outputs, differing from the baseline, share and
 interval, nondeterministic) and results.json (both, with the heat map and
 the baselines compared across images). Everything but the durations is
-deterministic. --html FILE writes a self-contained page: the heat map of
+deterministic. Progress (a line per build: cells done, builds left, ETA) goes
+to stderr, as one live status line on a terminal. --html FILE writes a self-contained page: the heat map of
 artifacts against factor levels, the nondeterminism rates, and the structural
 diff of one cell (--html-cell ID, default the first that differs) against its
 baseline. --junit FILE writes JUnit XML: a test case per artifact, failing
@@ -176,8 +177,10 @@ func runExperiment(ctx context.Context, cmd *cobra.Command, o experimentOptions)
 	if err := os.WriteFile(filepath.Join(o.out, runner.OutMarker), []byte("reprobox experiment results\n"), 0o644); err != nil {
 		return err
 	}
-	runs, err := runner.RunExperiment(ctx, e, runner.ExperimentOptions{Out: o.out, Jobs: o.jobs, Progress: stderr},
+	progress := newStatusLine(stderr)
+	runs, err := runner.RunExperiment(ctx, e, runner.ExperimentOptions{Out: o.out, Jobs: o.jobs, Progress: progress},
 		r.ExperimentBuilder(e, plans, o.out))
+	doneStatus(progress)
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/csv"
 	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -218,5 +219,20 @@ func TestVerifyReports(t *testing.T) {
 	page, err := os.ReadFile(html)
 	if err != nil || !strings.Contains(string(page), "NOT VERIFIED") || !strings.Contains(string(page), "fixturE") {
 		t.Errorf("verify page: %v\n%.2000s", err, page)
+	}
+}
+
+func TestStatusLine(t *testing.T) {
+	var b strings.Builder
+	if w := newStatusLine(&b); w != io.Writer(&b) {
+		t.Fatal("a buffer is not a terminal: lines must pass through")
+	}
+	s := &statusLine{w: &b}
+	io.WriteString(s, "reprobox: one\nreprobox: t")
+	io.WriteString(s, "wo\nreprobox: build failed: x\nreprobox: three\n")
+	doneStatus(s)
+	want := "\r\x1b[Kreprobox: one\r\x1b[Kreprobox: two\r\x1b[Kreprobox: build failed: x\n\r\x1b[Kreprobox: three\n"
+	if b.String() != want {
+		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }
