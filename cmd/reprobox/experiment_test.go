@@ -1,15 +1,19 @@
 package main
 
 import (
+	"bufio"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/reprobox/reprobox/internal/testenv"
 )
@@ -236,3 +240,64 @@ func TestStatusLine(t *testing.T) {
 		t.Errorf("got %q, want %q", b.String(), want)
 	}
 }
+
+// TestExperimentInterruptResume interrupts a real experiment with SIGINT
+// after its first build: it exits 130 keeping the finished build, and the
+// next run builds only the rest.
+func TestExperimentInterruptResume(t *testing.T) {
+	dataDir, image := needImage(t)
+	dir := t.TempDir()
+	crate, _ := filepath.Abs(fixture("locale"))
+	file := filepath.Join(dir, "exp.toml")
+	writeFile(t, file, []byte(`projects = ["`+crate+`"]
+images = ["`+image+`"]
+repeats = 2
+[factors]
+umask = ["0022", "0002"]
+`))
+	out := filepath.Join(dir, "results")
+	cmd := exec.Command(os.Args[0], "experiment", file, "--data-dir", dataDir, "--out", out)
+	cmd.Env = append(os.Environ(), "REPROBOX_RUN_MAIN=1")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "cells done 0/2, builds left 3") {
+			// The second build has started or is about to: stop it.
+			time.Sleep(2 * time.Second)
+			cmd.Process.Signal(syscall.SIGINT)
+		}
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 130 {
+		t.Fatalf("interrupted experiment: %v, want exit 130\n%s", err, log.String())
+	}
+	entries, _ := os.ReadDir(runnerRunsDir(out))
+	var kept []string
+	for _, e := range entries {
+		kept = append(kept, e.Name())
+		if !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			t.Errorf("partial result %s left", e.Name())
+		}
+	}
+	if len(kept) != 1 {
+		t.Fatalf("kept %v, want the one finished build", kept)
+	}
+	r := reprobox(t, dir, "experiment", file, "--data-dir", dataDir, "--out", out)
+	if r.code != 0 || !strings.Contains(r.stderr, "1 already in") || !strings.Contains(r.stderr, "3 to build") {
+		t.Fatalf("resumed experiment: exit %d\n%s", r.code, r.stderr)
+	}
+	if n := strings.Count(r.stderr, ": ok in "); n != 3 {
+		t.Errorf("resumed experiment built %d, want 3", n)
+	}
+}
+
+func runnerRunsDir(out string) string { return filepath.Join(out, "runs") }
