@@ -115,14 +115,53 @@ func shortHash(s string) string {
 type checkPage struct {
 	Project string
 	Rep     *CheckReport
+	// Trees are the diff pages of the artifacts, by path.
+	Trees map[string]string
 }
 
 // WriteCheckHTML writes a check's report as one self-contained page: the
 // verdict, each artifact with its culprits and their control and variant
 // values, the evidence, where the builds first diverge, and the sets of
-// factors built with the artifacts that differed in each.
-func WriteCheckHTML(w io.Writer, project string, rep *CheckReport) error {
-	return checkTmpl.Execute(w, checkPage{Project: project, Rep: rep})
+// factors built with the artifacts that differed in each. trees, when not
+// nil, holds per artifact path the page of CheckEvidenceTrees, embedded as
+// the evidence tree.
+func WriteCheckHTML(w io.Writer, project string, rep *CheckReport, trees map[string]string) error {
+	return checkTmpl.Execute(w, checkPage{Project: project, Rep: rep, Trees: trees})
+}
+
+// CheckEvidenceTrees diffs, for each artifact with culprits, the control's
+// copy against its first culprit's build as kept in out (control/ and
+// variants/CULPRIT/), with the culprit's perturbed values as labels, and
+// returns the diff --html page of each by artifact path. An artifact whose
+// copies are not kept is left out.
+func CheckEvidenceTrees(ctx context.Context, p *Plan, rep *CheckReport, out string) (map[string]string, error) {
+	trees := map[string]string{}
+	for _, a := range rep.Artifacts {
+		if len(a.Culprits) == 0 {
+			continue
+		}
+		c := a.Culprits[0]
+		ca := filepath.Join(out, "control", filepath.FromSlash(a.Path))
+		cb := filepath.Join(out, "variants", c, filepath.FromSlash(a.Path))
+		if _, err := os.Stat(ca); err != nil {
+			continue
+		}
+		if _, err := os.Stat(cb); err != nil {
+			continue
+		}
+		vs := policies.Perturb(p.Base, strings.Split(c, "+"), rep.Seed)
+		d, err := diff.Files(ctx, ca, cb, diff.Options{Labels: Labels(p.Base, vs), TimeRanges: TimeRanges(p.Base, vs)})
+		if err != nil {
+			return nil, fmt.Errorf("runner: diff %s: %w", a.Path, err)
+		}
+		d.A, d.B = "control/"+a.Path, "variants/"+c+"/"+a.Path
+		var buf bytes.Buffer
+		if err := d.WriteHTML(&buf); err != nil {
+			return nil, err
+		}
+		trees[a.Path] = buf.String()
+	}
+	return trees, nil
 }
 
 var checkTmpl = template.Must(template.New("check").Funcs(reportFuncs).Parse(`<!DOCTYPE html>
@@ -146,7 +185,8 @@ var checkTmpl = template.Must(template.New("check").Funcs(reportFuncs).Parse(`<!
 </table>{{end}}
 {{with .Localization}}<p><b>Where the builds first diverge:</b> {{.Summary}}</p>{{end}}
 {{if .LocalizationError}}<p class="muted">{{.LocalizationError}}</p>{{end}}
-{{if .Evidence}}<details open><summary>evidence (structural diff)</summary><pre>{{range lines .Evidence}}<span class="{{.Class}}">{{.Text}}</span>{{end}}</pre></details>{{end}}
+{{with index $.Trees .Path}}<details open><summary>evidence tree (structural diff of the control against the first culprit's build, perturbed values marked)</summary><iframe title="evidence tree" srcdoc="{{.}}"></iframe></details>{{end}}
+{{if .Evidence}}<details{{if not (index $.Trees .Path)}} open{{end}}><summary>evidence (text)</summary><pre>{{range lines .Evidence}}<span class="{{.Class}}">{{.Text}}</span>{{end}}</pre></details>{{end}}
 </section>{{end}}
 {{if $r.Trials}}<h2>Builds that led there</h2>
 <table><tr><th>factors perturbed</th><th>builds</th><th>artifacts that differed from the control</th></tr>

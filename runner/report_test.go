@@ -130,7 +130,7 @@ func TestVerifyAndExperimentJUnitValidate(t *testing.T) {
 
 func TestCheckHTML(t *testing.T) {
 	var b bytes.Buffer
-	if err := WriteCheckHTML(&b, "crates/dist", sampleCheck()); err != nil {
+	if err := WriteCheckHTML(&b, "crates/dist", sampleCheck(), nil); err != nil {
 		t.Fatal(err)
 	}
 	page := b.String()
@@ -216,7 +216,7 @@ func TestReportsInBrowser(t *testing.T) {
 	dir := t.TempDir()
 	pages := map[string]func(*bytes.Buffer) error{
 		"experiment": func(b *bytes.Buffer) error { return WriteExperimentHTML(context.Background(), b, e, res, blobs, "") },
-		"check":      func(b *bytes.Buffer) error { return WriteCheckHTML(b, "crates/dist", sampleCheck()) },
+		"check":      func(b *bytes.Buffer) error { return WriteCheckHTML(b, "crates/dist", sampleCheck(), nil) },
 	}
 	for name, write := range pages {
 		var b bytes.Buffer

@@ -132,7 +132,7 @@ stderr; every build is killed and everything the check made removed).`,
 					return err
 				}
 			}
-			if err := reports.writeCheck(dir, rep); err != nil {
+			if err := reports.writeCheck(ctx, plan, dir, rep, f.out); err != nil {
 				return err
 			}
 			printCheck(cmd.OutOrStdout(), rep, f.out)

@@ -178,8 +178,12 @@ func TestCIExample(t *testing.T) {
 		t.Errorf("junit.xml does not name the culprit time:\n%s", x)
 	}
 	page, err := os.ReadFile(filepath.Join(reports, "report.html"))
-	if err != nil || !strings.Contains(string(page), "NOT REPRODUCIBLE") || !strings.Contains(string(page), "Builds that led there") {
+	if err != nil || !strings.Contains(string(page), "NOT REPRODUCIBLE") || !strings.Contains(string(page), "Builds that led there") ||
+		!strings.Contains(string(page), "evidence tree") || !strings.Contains(string(page), "srcdoc=") {
 		t.Errorf("report.html: %v", err)
+	}
+	if keep := os.Getenv("REPROBOX_CHECK_PAGE"); keep != "" {
+		os.WriteFile(keep, page, 0o644)
 	}
 	var rep struct {
 		Culprits []string `json:"culprits"`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -40,9 +41,16 @@ func (r *reportFlags) write(html, junit func(io.Writer) error) error {
 	return nil
 }
 
-func (r *reportFlags) writeCheck(project string, rep *runner.CheckReport) error {
+func (r *reportFlags) writeCheck(ctx context.Context, plan *runner.Plan, project string, rep *runner.CheckReport, out string) error {
+	var trees map[string]string
+	if r.html != "" {
+		var err error
+		if trees, err = runner.CheckEvidenceTrees(ctx, plan, rep, out); err != nil {
+			return err
+		}
+	}
 	return r.write(
-		func(w io.Writer) error { return runner.WriteCheckHTML(w, project, rep) },
+		func(w io.Writer) error { return runner.WriteCheckHTML(w, project, rep, trees) },
 		func(w io.Writer) error { return runner.WriteCheckJUnit(w, project, rep) })
 }
 
