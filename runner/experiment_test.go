@@ -483,3 +483,41 @@ func TestExperimentHeatMapFactorial(t *testing.T) {
 		t.Error("no marginal heat map cell in a sparse sample")
 	}
 }
+
+// TestExperimentFailedBuilds: a build that fails is a row per artifact of
+// its project with no sha256 and its exit status, and counts as differing.
+func TestExperimentFailedBuilds(t *testing.T) {
+	e := parseTestdata(t, "factorial.toml", 1)
+	build := func(_ context.Context, r Run) (*RunResult, error) {
+		if r.Cell.Levels["build_path"] == "/b/src" {
+			return &RunResult{ExitStatus: 101, Failure: "the build exited with status 101", Artifacts: []Artifact{}}, nil
+		}
+		return &RunResult{Artifacts: []Artifact{{Path: "x", SHA256: "h"}, {Path: "y", SHA256: "h"}}}, nil
+	}
+	runs, err := RunExperiment(context.Background(), e, ExperimentOptions{Out: t.TempDir()}, build)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := e.Results(runs)
+	failed := 0
+	for _, row := range res.Rows {
+		if row.Levels["build_path"] == "/b/src" {
+			failed++
+			if row.SHA256 != "" || row.ExitStatus != 101 || row.Failure == "" {
+				t.Errorf("failed row %+v", row)
+			}
+		}
+	}
+	if failed != 12 { // 6 cells, 2 artifacts each
+		t.Errorf("%d failed rows, want 12", failed)
+	}
+	for _, hc := range res.HeatMap[0].Levels {
+		if hc.Factor == "build_path" && hc.Level == "/b/src" && (hc.Differing != 1 || hc.Builds != 1) {
+			t.Errorf("failed level %+v", hc)
+		}
+	}
+	var b bytes.Buffer
+	if err := WriteExperimentJUnit(&b, res); err != nil || !strings.Contains(b.String(), "culprit(s) build_path") {
+		t.Errorf("junit: %v\n%s", err, b.String())
+	}
+}
