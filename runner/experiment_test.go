@@ -402,7 +402,8 @@ func TestWilson(t *testing.T) {
 
 func FuzzParseExperiment(f *testing.F) {
 	files, _ := filepath.Glob("testdata/experiment/*.toml")
-	for _, p := range files {
+	examples, _ := filepath.Glob("../examples/experiment/*.toml")
+	for _, p := range append(files, examples...) {
 		data, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)
@@ -519,5 +520,18 @@ func TestExperimentFailedBuilds(t *testing.T) {
 	var b bytes.Buffer
 	if err := WriteExperimentJUnit(&b, res); err != nil || !strings.Contains(b.String(), "culprit(s) build_path") {
 		t.Errorf("junit: %v\n%s", err, b.String())
+	}
+}
+
+// TestExampleExperimentParses keeps examples/experiment's file valid: 3
+// crates × 2 images × 6 cells.
+func TestExampleExperimentParses(t *testing.T) {
+	p := "../examples/experiment/toolchains.toml"
+	e, err := ParseExperiment(p, mustRead(t, p), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.Cells()); n != 36 || e.Repeats != 2 {
+		t.Errorf("%d cells, %d repeats", n, e.Repeats)
 	}
 }

@@ -79,12 +79,13 @@ its digest, artifact, sha256, exit status, duration), summary.csv (per cell
 and artifact: builds, distinct outputs, differing from the baseline, share and
 interval, nondeterministic) and results.json (both, with the heat map and
 the baselines compared across images). Everything but the durations is
-deterministic. Progress (a line per build: cells done, builds left, ETA) goes
-to stderr, as one live status line on a terminal. --html FILE writes a self-contained page: the heat map of
-artifacts against factor levels, the nondeterminism rates, and the structural
-diff of one cell (--html-cell ID, default the first that differs) against its
-baseline. --junit FILE writes JUnit XML: a test case per artifact, failing
-where it differs.
+deterministic. Progress (a line per build: cells done, builds left, ETA)
+goes to stderr, as one live status line on a terminal. --html FILE writes a
+self-contained page: the heat map of artifacts against factor levels, the
+nondeterminism rates, and the structural diff of one cell (--html-cell ID,
+default the first that differs) against its baseline. --junit FILE writes
+JUnit XML: a test case per project, image and artifact, failing where it
+differs.
 
 Exit status: 0 every artifact equal to its baseline in every cell, 1 some
 artifact differs or is nondeterministic, 2 usage or experiment file error, 3
@@ -105,7 +106,7 @@ reprobox or the sandbox failed, 130 interrupted (finished builds are kept).`,
 	fl.StringVar(&o.html, "html", "", "write a self-contained HTML report to this file")
 	fl.StringVar(&o.htmlCell, "html-cell", "", "cell whose structural diff against its baseline the HTML report shows (default: the first that differs)")
 	fl.StringVar(&o.junit, "junit", "", "write JUnit XML to this file: a test case per artifact")
-	fl.BoolVar(&o.dryRun, "dry-run", false, "print the cells and builds without building")
+	fl.BoolVar(&o.dryRun, "dry-run", false, "print the cells (ID, project, image, levels) and build nothing")
 	return cmd
 }
 
