@@ -65,6 +65,9 @@ type CheckReport struct {
 	// Intermediates says what was kept to localize differences (WriteJSON
 	// sorts the keys).
 	Intermediates *IntermediatesReport `json:"intermediates,omitempty"`
+	// Trials are the sets of factors built, with the artifacts that
+	// differed from the control in each (check_trials.go).
+	Trials []CheckTrial `json:"trials,omitempty"`
 }
 
 // Values are a factor's control and variant values.
@@ -377,6 +380,7 @@ func (c *checker) run(ctx context.Context) (*CheckReport, error) {
 		}
 	}
 	rep.Builds = c.builds
+	rep.Trials = c.trials()
 	if err := c.localize(ctx, rep); err != nil {
 		return nil, err
 	}

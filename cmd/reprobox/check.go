@@ -32,6 +32,7 @@ func newCheckCmd() *cobra.Command {
 		timings  bool
 		evidence int
 		noInter  bool
+		reports  reportFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "check [DIR] [flags] [-- COMMAND ARGS...]",
@@ -58,6 +59,9 @@ cargo command and bin targets, announced on the first lines.
 
 Kept under --out: control/ (the control's artifacts), variant/ (all factors
 perturbed), variants/CULPRIT/ (each culprit's own build), report.json.
+--html FILE writes the report as a self-contained HTML page (verdict,
+culprits with their values, evidence, the sets of factors built and what
+differed in each); --junit FILE as JUnit XML, a test case per artifact.
 
 Exit status: 0 reproducible, 1 not reproducible or nondeterministic (or the
 control build failed), 2 usage or config error, 3 reprobox or the sandbox failed,
@@ -128,6 +132,9 @@ stderr; every build is killed and everything the check made removed).`,
 					return err
 				}
 			}
+			if err := reports.writeCheck(ctx, plan, dir, rep, f.out); err != nil {
+				return err
+			}
 			printCheck(cmd.OutOrStdout(), rep, f.out)
 			if !rep.Reproducible {
 				return &exitError{exitUnreproducible}
@@ -144,6 +151,7 @@ stderr; every build is killed and everything the check made removed).`,
 	fl.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file")
 	fl.BoolVar(&timings, "timings", false, "include wall-clock timings in the JSON report")
 	fl.IntVar(&evidence, "evidence-lines", 40, "lines of structural diff shown per artifact")
+	reports.register(cmd)
 	fl.BoolVar(&noInter, "no-intermediates", false, "do not keep cargo's intermediate outputs, nor name the unit where builds first diverge")
 	return cmd
 }

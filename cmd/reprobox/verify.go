@@ -37,6 +37,7 @@ type verifyFlags struct {
 	trustedKeys  string
 	threshold    int
 	only         []string
+	reports      reportFlags
 }
 
 func newVerifyCmd() *cobra.Command {
@@ -70,7 +71,9 @@ names: a channel manifest lists every component, a rebuild may make a few.
 Published files are only read.
 
 --out (default reprobox-verify) gets the rebuilt artifacts, SHA256SUMS,
-record.json, build.log and verify.json.
+record.json, build.log and verify.json. --html FILE writes the report as a
+self-contained HTML page, --junit FILE as JUnit XML (a test case per artifact,
+failing unless it is a MATCH).
 
 --sign KEY writes a JSON Lines bundle of DSSE envelopes (payload type
 application/vnd.in-toto+json, ed25519, signed with KEY from reprobox key
@@ -117,6 +120,7 @@ or the sandbox failed, 130 interrupted.`,
 	fl.StringVar(&f.attestations, "attestations", "", "check the attestations in this directory instead of building")
 	fl.StringVar(&f.trustedKeys, "trusted-keys", "", "PEM public keys whose attestations count (with --attestations)")
 	fl.StringArrayVar(&f.only, "only", nil, "compare only artifacts whose base name matches this glob (repeatable), published and built alike; the others are ignored, not MISSING")
+	f.reports.register(cmd)
 	fl.IntVar(&f.threshold, "threshold", 1, "distinct trusted builders that must have reproduced each artifact (with --attestations)")
 	return cmd
 }
@@ -184,6 +188,9 @@ func runVerify(ctx context.Context, cmd *cobra.Command, f *verifyFlags, args []s
 	if rep.BuildFailure != "" {
 		fmt.Fprintf(stderr, "reprobox: the rebuild failed: %s\n", rep.BuildFailure)
 		tail(stderr, filepath.Join(f.project.out, "build.log"), 20)
+		if err := f.reports.writeVerify(dir, rep); err != nil {
+			return err
+		}
 		return &exitError{exitUnreproducible}
 	}
 	var js bytes.Buffer
@@ -197,6 +204,9 @@ func runVerify(ctx context.Context, cmd *cobra.Command, f *verifyFlags, args []s
 		if err := writeFileAtomic(f.jsonOut, js.Bytes()); err != nil {
 			return err
 		}
+	}
+	if err := f.reports.writeVerify(dir, rep); err != nil {
+		return err
 	}
 	printVerify(stdout, rep)
 	if key != nil {
@@ -327,7 +337,7 @@ func runVerifyAttestations(ctx context.Context, cmd *cobra.Command, f *verifyFla
 	if len(args) > 0 {
 		return usageErrorf("--attestations does not build: no project directory or command")
 	}
-	for _, name := range []string{"sign", "attestation", "repeats", "image", "artifact"} {
+	for _, name := range []string{"sign", "attestation", "repeats", "image", "artifact", "html", "junit"} {
 		if cmd.Flags().Changed(name) {
 			return usageErrorf("--%s does not apply with --attestations (which checks attestations and does not build)", name)
 		}
