@@ -14,21 +14,9 @@ import (
 	"time"
 )
 
-// Fixed values of the normalized environment.
+// Fixed values of the normalized environment that belong to no factor (each
+// factor's own are in its file, policies/factor_*.go).
 const (
-	DefaultBuildPath  = "/build/src"
-	DefaultHostname   = "reprobox"
-	DefaultDomainname = "reprobox.invalid"
-	DefaultUser       = "builder"
-	DefaultUID        = 1000
-	DefaultGID        = 1000
-	DefaultHome       = "/home/builder"
-	DefaultLocale     = "C.UTF-8"
-	DefaultTZ         = "UTC"
-	DefaultUmask      = 0o022
-	DefaultCPUs       = 2
-	DefaultPath       = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
 	// DefaultSourceDateEpoch is used when neither the config nor git gives one:
 	// 2023-11-14T22:13:20Z.
 	DefaultSourceDateEpoch = 1700000000
@@ -96,48 +84,40 @@ type Settings struct {
 	Env []string `json:"env"`
 }
 
-// Normalized returns the environment of `reprobox build` for a source date.
+// Normalized returns the environment of `reprobox build` for a source date:
+// every factor's normalized value.
 func Normalized(sourceDateEpoch int64) Settings {
-	return Settings{
-		SourceDateEpoch: sourceDateEpoch,
-		Clock:           sourceDateEpoch,
-		BuildPath:       DefaultBuildPath,
-		Locale:          DefaultLocale,
-		TZ:              DefaultTZ,
-		Umask:           DefaultUmask,
-		Hostname:        DefaultHostname,
-		Domainname:      DefaultDomainname,
-		User:            DefaultUser,
-		UID:             DefaultUID,
-		GID:             DefaultGID,
-		Home:            DefaultHome,
-		FileOrdering:    "native",
-		CPUs:            DefaultCPUs,
-		Path:            DefaultPath,
+	s := Settings{SourceDateEpoch: sourceDateEpoch}
+	for _, f := range Factors {
+		f.Normalize(&s)
 	}
+	return s
 }
 
-// Environ is the exact environment of the build's first process, sorted.
+// Environ is the exact environment of the build's first process, sorted:
+// SOURCE_DATE_EPOCH, every factor's variables, and Env.
 func (s Settings) Environ() []string {
-	env := []string{
-		"PATH=" + s.Path,
-		"HOME=" + s.Home,
-		"CARGO_HOME=" + s.Home + "/.cargo",
-		"USER=" + s.User,
-		"LOGNAME=" + s.User,
-		"LANG=" + s.Locale,
-		"TZ=" + s.TZ,
-		"SOURCE_DATE_EPOCH=" + strconv.FormatInt(s.SourceDateEpoch, 10),
-	}
-	if s.LocaleAll {
-		env = append(env, "LC_ALL="+s.Locale, "LANGUAGE="+strings.SplitN(s.Locale, ".", 2)[0])
-	}
-	if s.Clock != 0 {
-		env = append(env, "LD_PRELOAD="+TimeShim, "REPROBOX_CLOCK="+strconv.FormatInt(s.Clock, 10))
+	env := []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(s.SourceDateEpoch, 10)}
+	for _, f := range Factors {
+		if f.Env != nil {
+			env = append(env, f.Env(s)...)
+		}
 	}
 	env = append(env, s.Env...)
 	slices.Sort(env)
 	return env
+}
+
+// Personality is the personality(2) flags of a build with settings s: every
+// factor's.
+func (s Settings) Personality() uint32 {
+	var p uint32
+	for _, f := range Factors {
+		if f.Personality != nil {
+			p |= f.Personality(s)
+		}
+	}
+	return p
 }
 
 // Validate reports settings a build cannot run with.
