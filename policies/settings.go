@@ -1,9 +1,13 @@
 // Package policies defines the environmental factors of a build: for each, its
 // normalized value, its perturbed value and how it is applied to an OCI runtime spec.
 //
-// A build's environment is a Settings value. Normalized returns the environment of
-// `reprobox build`; each Factor is a deterministic edit of a Settings (given a seed)
-// to its perturbed value; Render turns a Settings into the OCI spec a sandbox runs.
+// A build's environment is a Settings value. Each factor is one unit in its own
+// file (factor_*.go, listed in Factors): its normalized and perturbed values, how
+// it is applied, what a backend needs to vary it, what bytes count as evidence for
+// it and what the conformance probe sees of it (see Factor, "Adding a factor").
+// Normalized returns the environment of `reprobox build`; Perturb edits it to
+// the factors' perturbed values (given a seed); Render turns a Settings into the
+// OCI spec a sandbox runs.
 package policies
 
 import (
