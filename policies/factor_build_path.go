@@ -1,6 +1,9 @@
 package policies
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // DefaultBuildPath is the normalized build directory.
 const DefaultBuildPath = "/build/src"
@@ -17,6 +20,12 @@ var buildPathFactor = Factor{
 		s.BuildPath = fmt.Sprintf("/build/reprobox-variant-%s/a/much/deeper/build/path/src", word(seed, "build_path"))
 	},
 	Value: func(s Settings) string { return s.BuildPath },
+	Validate: func(s Settings) error {
+		if !strings.HasPrefix(s.BuildPath, "/") || s.BuildPath == "/" {
+			return fmt.Errorf("policies: build path %q must be an absolute directory below /", s.BuildPath)
+		}
+		return nil
+	},
 	Evidence: func(base, vs Settings) Evidence {
 		if vs.BuildPath == base.BuildPath {
 			return Evidence{}

@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -23,6 +24,14 @@ var envFactor = Factor{
 			}
 		}
 		return "(none)"
+	},
+	Validate: func(s Settings) error {
+		for _, kv := range s.Env {
+			if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+				return fmt.Errorf("policies: environment entry %q is not KEY=VALUE", kv)
+			}
+		}
+		return nil
 	},
 	Evidence: func(base, vs Settings) Evidence {
 		var ev Evidence

@@ -1,5 +1,7 @@
 package policies
 
+import "fmt"
+
 // fileOrderingFactor is the order of directory listings beneath the build
 // directory. The backend applies it (sandbox.Job.FileOrdering).
 var fileOrderingFactor = Factor{
@@ -10,7 +12,13 @@ var fileOrderingFactor = Factor{
 	Normalize: func(s *Settings) { s.FileOrdering = "native" },
 	Perturb:   func(s *Settings, _ uint64) { s.FileOrdering = "reverse" },
 	Value:     func(s Settings) string { return s.FileOrdering },
-	Unseen:    "an order leaves no string of its own: it shows only as reordered content",
+	Validate: func(s Settings) error {
+		if s.FileOrdering != "native" && s.FileOrdering != "reverse" {
+			return fmt.Errorf("policies: file ordering %q is not native or reverse", s.FileOrdering)
+		}
+		return nil
+	},
+	Unseen: "an order leaves no string of its own: it shows only as reordered content",
 	Probe: Probe{
 		// The native order is the file system's: the probe can only see
 		// that the reverse one differs from it.

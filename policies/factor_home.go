@@ -1,5 +1,10 @@
 package policies
 
+import (
+	"fmt"
+	"strings"
+)
+
 // DefaultHome is the normalized HOME.
 const DefaultHome = "/home/builder"
 
@@ -13,7 +18,13 @@ var homeFactor = Factor{
 		s.Home = "/home/rbx-home-" + word(seed, "home")
 	},
 	Value: func(s Settings) string { return s.Home },
-	Env:   func(s Settings) []string { return []string{"HOME=" + s.Home, "CARGO_HOME=" + s.Home + "/.cargo"} },
+	Validate: func(s Settings) error {
+		if !strings.HasPrefix(s.Home, "/") || s.Home == "/" {
+			return fmt.Errorf("policies: home %q must be an absolute directory below /", s.Home)
+		}
+		return nil
+	},
+	Env: func(s Settings) []string { return []string{"HOME=" + s.Home, "CARGO_HOME=" + s.Home + "/.cargo"} },
 	Evidence: func(base, vs Settings) Evidence {
 		if vs.Home == base.Home {
 			return Evidence{}

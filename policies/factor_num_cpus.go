@@ -1,6 +1,7 @@
 package policies
 
 import (
+	"fmt"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -27,6 +28,12 @@ var numCPUsFactor = Factor{
 		}
 	},
 	Value: func(s Settings) string { return strconv.Itoa(s.CPUs) },
+	Validate: func(s Settings) error {
+		if s.CPUs < 1 {
+			return fmt.Errorf("policies: cpus must be at least 1, not %d", s.CPUs)
+		}
+		return nil
+	},
 	// A CPU quota as well as the cpuset: the cpuset alone lets a build that
 	// runs more tasks than CPUs (a fork bomb) queue them on those CPUs
 	// without bound; the quota caps its CPU time at its CPU count whatever

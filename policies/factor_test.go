@@ -192,3 +192,26 @@ func TestZoneOffset(t *testing.T) {
 		}
 	}
 }
+
+func TestSettingsValidate(t *testing.T) {
+	base := Normalized(DefaultSourceDateEpoch)
+	if err := Perturb(base, Names(), 5).Validate(); err != nil {
+		t.Fatalf("perturbed settings refused: %v", err)
+	}
+	for name, edit := range map[string]func(*Settings){
+		"build path": func(s *Settings) { s.BuildPath = "relative" },
+		"root build": func(s *Settings) { s.BuildPath = "/" },
+		"home":       func(s *Settings) { s.Home = "home" },
+		"cpus":       func(s *Settings) { s.CPUs = 0 },
+		"root user":  func(s *Settings) { s.UID = 0 },
+		"umask":      func(s *Settings) { s.Umask = 0o1000 },
+		"ordering":   func(s *Settings) { s.FileOrdering = "random" },
+		"env":        func(s *Settings) { s.Env = []string{"=x"} },
+	} {
+		s := base
+		edit(&s)
+		if s.Validate() == nil {
+			t.Errorf("%s: %+v accepted", name, s)
+		}
+	}
+}

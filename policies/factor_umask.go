@@ -18,6 +18,12 @@ var umaskFactor = Factor{
 	Normalize: func(s *Settings) { s.Umask = DefaultUmask },
 	Perturb:   func(s *Settings, _ uint64) { s.Umask = 0o002 },
 	Value:     func(s Settings) string { return fmt.Sprintf("%04o", s.Umask) },
+	Validate: func(s Settings) error {
+		if s.Umask > 0o777 {
+			return fmt.Errorf("policies: umask %#o out of range", s.Umask)
+		}
+		return nil
+	},
 	Apply: func(s Settings, spec *specs.Spec) {
 		umask := s.Umask
 		spec.Process.User.Umask = &umask

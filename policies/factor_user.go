@@ -27,7 +27,13 @@ var userFactor = Factor{
 		s.UID, s.GID, s.User = n, n, "rbxuser"+strconv.Itoa(int(n))
 	},
 	Value: func(s Settings) string { return fmt.Sprintf("%s %d:%d", s.User, s.UID, s.GID) },
-	Env:   func(s Settings) []string { return []string{"USER=" + s.User, "LOGNAME=" + s.User} },
+	Validate: func(s Settings) error {
+		if s.UID == 0 || s.GID == 0 {
+			return fmt.Errorf("policies: the build user must not be root")
+		}
+		return nil
+	},
+	Env: func(s Settings) []string { return []string{"USER=" + s.User, "LOGNAME=" + s.User} },
 	Evidence: func(base, vs Settings) Evidence {
 		if vs.User == base.User {
 			return Evidence{}

@@ -48,6 +48,9 @@ type Factor struct {
 	Perturb func(s *Settings, seed uint64)
 	// Value prints the factor's value in s, for reports.
 	Value func(s Settings) string
+	// Validate reports a value of the factor a build cannot run with (from a
+	// config); nil accepts every value.
+	Validate func(s Settings) error
 
 	// Env returns the environment variables (KEY=VALUE) the factor sets in the
 	// build for s; nil when it sets none. Settings.Environ collects them.

@@ -11,10 +11,8 @@
 package policies
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -124,25 +122,14 @@ func (s Settings) Personality() uint32 {
 	return p
 }
 
-// Validate reports settings a build cannot run with.
+// Validate reports settings a build cannot run with: what each factor
+// refuses.
 func (s Settings) Validate() error {
-	switch {
-	case !strings.HasPrefix(s.BuildPath, "/") || s.BuildPath == "/":
-		return fmt.Errorf("policies: build path %q must be an absolute directory below /", s.BuildPath)
-	case !strings.HasPrefix(s.Home, "/") || s.Home == "/":
-		return fmt.Errorf("policies: home %q must be an absolute directory below /", s.Home)
-	case s.CPUs < 1:
-		return fmt.Errorf("policies: cpus must be at least 1, not %d", s.CPUs)
-	case s.UID == 0 || s.GID == 0:
-		return fmt.Errorf("policies: the build user must not be root")
-	case s.Umask > 0o777:
-		return fmt.Errorf("policies: umask %#o out of range", s.Umask)
-	case s.FileOrdering != "native" && s.FileOrdering != "reverse":
-		return fmt.Errorf("policies: file ordering %q is not native or reverse", s.FileOrdering)
-	}
-	for _, kv := range s.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return fmt.Errorf("policies: environment entry %q is not KEY=VALUE", kv)
+	for _, f := range Factors {
+		if f.Validate != nil {
+			if err := f.Validate(s); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
