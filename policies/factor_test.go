@@ -215,3 +215,23 @@ func TestSettingsValidate(t *testing.T) {
 		}
 	}
 }
+
+// FuzzZoneOffset checks that zoneOffset never panics and returns only what
+// date +%z prints.
+func FuzzZoneOffset(f *testing.F) {
+	for _, tz := range []string{"UTC", "Etc/UTC", "Etc/GMT-14", "Etc/GMT+12", "Etc/GMT", "Etc/GMT-", "Etc/GMT-99", "Europe/Paris", perturbedTZ, DefaultTZ} {
+		f.Add(tz)
+	}
+	f.Fuzz(func(t *testing.T, tz string) {
+		off, ok := zoneOffset(tz)
+		if !ok {
+			if off != "" {
+				t.Errorf("zoneOffset(%q) = %q but not ok", tz, off)
+			}
+			return
+		}
+		if len(off) != 5 || (off[0] != '+' && off[0] != '-') || strings.Trim(off[1:], "0123456789") != "" || off[3:] != "00" {
+			t.Errorf("zoneOffset(%q) = %q, not ±HH00", tz, off)
+		}
+	})
+}

@@ -52,7 +52,7 @@ func zoneOffset(tz string) (string, bool) {
 		return "", false
 	}
 	n, err := strconv.Atoi(rest[1:])
-	if err != nil || n > 14 {
+	if err != nil || n > 14 || strings.Trim(rest[1:], "0123456789") != "" {
 		return "", false
 	}
 	sign := map[byte]string{'-': "+", '+': "-"}[rest[0]]
