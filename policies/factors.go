@@ -5,181 +5,142 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
-// TimeShift is how far the time factor moves the clock: 398 days, 6 hours and
-// 23 minutes, as the Reproducible Builds test network does. It moves the clock
-// back, where the test network moves it forward: a frozen clock ahead of the
-// real one puts files the build writes at their real, varying times (the
-// file-time clamp is min(real, clock)), and an absolute wait computed from it
-// (pthread_cond_timedwait on CLOCK_REALTIME) would sleep until the real clock
-// catches up. Behind the real one, both are deterministic and immediate.
-const TimeShift = 398*24*3600 + 6*3600 + 23*60
-
-// A Factor is one environmental input that `reprobox check` perturbs.
+// A Factor is one environmental input that `reprobox check` perturbs, and
+// everything reprobox knows about it: its normalized and perturbed values, how
+// it reaches the build, what a backend needs to vary it, which bytes of a
+// differing artifact count as evidence for it, and what the conformance probe
+// (sandbox/sandboxtest) sees of it inside the container.
+//
+// # Adding a factor
+//
+// A factor is one file, policies/factor_NAME.go, holding one Factor value, and
+// one line in Factors below that places it in the order. Nothing outside
+// policies names a factor: the runner's evidence labels, the config's reserved
+// variables, `reprobox factors` and the conformance suite all read the Factor.
+// A factor whose value Settings does not hold yet also adds that field to
+// Settings (settings.go), and one whose effect the probe script cannot see yet
+// adds a line to the script in sandbox/sandboxtest. TestFactorUnitsComplete
+// fails until every part below is given.
 type Factor struct {
 	// Name is the factor's name in reports, configs and flags.
 	Name string
-	// How says how the factor is applied, for `reprobox factors`.
-	How string
+	// Doc says how the factor is applied, for `reprobox factors`.
+	Doc string
+	// Needs are the parts of a job beyond a plain OCI spec that a backend
+	// must apply to vary the factor (sandbox.Feature names). Empty: any
+	// backend can.
+	Needs []Need
+	// Sets names the Settings fields the factor owns: Normalize and Perturb
+	// touch these and nothing else, and no other factor touches them.
+	Sets []string
+
+	// Normalize sets the factor's normalized value (the environment of
+	// `reprobox build`).
+	Normalize func(s *Settings)
 	// Perturb edits s to the factor's perturbed value. It is deterministic in
-	// seed and touches only what the factor is about.
+	// seed and touches only the fields in Sets.
 	Perturb func(s *Settings, seed uint64)
 	// Value prints the factor's value in s, for reports.
 	Value func(s Settings) string
+	// Validate reports a value of the factor a build cannot run with (from a
+	// config); nil accepts every value.
+	Validate func(s Settings) error
+
+	// Env returns the environment variables (KEY=VALUE) the factor sets in the
+	// build for s; nil when it sets none. Settings.Environ collects them.
+	Env func(s Settings) []string
+	// Apply edits the spec Render made for s where the factor's setting lives
+	// in the spec itself (UTS names, umask, cpuset); nil when it does not.
+	Apply func(s Settings, spec *specs.Spec)
+	// Personality returns the personality(2) flags the factor needs for s;
+	// nil when it needs none.
+	Personality func(s Settings) uint32
+
+	// Evidence returns what, in the bytes of a differing artifact, names the
+	// factor as their cause when the variant vs is compared with base: its
+	// perturbed values and time ranges. It returns nothing when vs has the
+	// factor's normalized value. Nil only when Unseen says why.
+	Evidence func(base, vs Settings) Evidence
+	// Unseen, when set, says why no bytes can name the factor (a umask or a
+	// CPU count leaves no string of its own in an artifact); the culprit
+	// search still finds it by rebuilding.
+	Unseen string
+
+	// Probe is what the conformance probe sees of the factor.
+	Probe Probe
+}
+
+// A Need is a part of a job that not every sandbox backend can apply: the name
+// of a sandbox.Feature. (policies does not import sandbox, so the names are
+// repeated here; a test in cmd/reprobox checks that both lists agree.)
+type Need string
+
+// The needs of factors.
+const (
+	NeedReverseDirents Need = "reverse-dirents" // directory listings in reverse order
+	NeedPersonality    Need = "personality"     // personality(2) flags
+	NeedUmask          Need = "umask"           // the first process's umask
+	NeedCPUSet         Need = "cpuset"          // a cpuset of the build
+	NeedUTSNames       Need = "uts-names"       // hostname and domainname
+	NeedUser           Need = "user"            // any uid, gid and user database
+	NeedFiles          Need = "files"           // reprobox's own files (the time shim)
+)
+
+// Evidence is what, in differing bytes, names a factor.
+type Evidence struct {
+	// Values are strings that occur only because of the factor's perturbed
+	// value.
+	Values []string
+	// Times are time ranges: a time found in the bytes within one of them
+	// names the factor.
+	Times []TimeSpan
+}
+
+// A TimeSpan is a closed range of times.
+type TimeSpan struct{ From, To time.Time }
+
+// Probe is what the conformance probe (sandbox/sandboxtest's script, one
+// key=value line per property) sees of a factor.
+type Probe struct {
+	// Keys are the probe keys the perturbed value must change.
+	Keys []string
+	// AlsoMoves are keys that may change with the factor besides Keys (the
+	// whole environment when the factor sets a variable).
+	AlsoMoves []string
+	// Expect returns the values the probe must print for s, for the keys it
+	// can predict (a subset of Keys, and properties of the factor that hold
+	// whatever its value).
+	Expect func(s Settings) map[string]string
 }
 
 // Factors lists every factor, in the order they are applied and reported. Each
-// perturbation edits fields no other factor touches, except that user and home
-// are separate on purpose: user keeps HOME, home keeps the user. Keep the order
-// stable: it is the order of reports and of the culprit search.
+// perturbation edits fields no other factor touches (see Factor.Sets), so the
+// order changes no value; it is kept stable because it is the order of reports,
+// of `reprobox factors` and of the culprit search. Two pairs are separate on
+// purpose: user keeps HOME and home keeps the user; hostname and domainname are
+// both UTS names but leak into different places.
 var Factors = []Factor{
-	{
-		Name: "time",
-		How:  "reprobox's time shim (LD_PRELOAD) freezes the wall clock and clamps the file times stat(2) reports to it; perturbed it is moved back by 398d6h23m. SOURCE_DATE_EPOCH is unchanged",
-		Perturb: func(s *Settings, _ uint64) {
-			s.Clock = s.SourceDateEpoch - TimeShift
-			if s.Clock <= 0 { // a SOURCE_DATE_EPOCH within TimeShift of 1970
-				s.Clock = s.SourceDateEpoch + TimeShift
-			}
-		},
-		Value: func(s Settings) string { return s.ClockTime().Format("2006-01-02T15:04:05Z") },
-	},
-	{
-		Name: "build_path",
-		How:  "the source is copied to this directory and the build runs there",
-		Perturb: func(s *Settings, seed uint64) {
-			s.BuildPath = fmt.Sprintf("/build/reprobox-variant-%s/a/much/deeper/build/path/src", word(seed, "build_path"))
-		},
-		Value: func(s Settings) string { return s.BuildPath },
-	},
-	{
-		Name: "locale",
-		How:  "LANG; perturbed, LANG, LC_ALL and LANGUAGE are all set to fr_FR.UTF-8 (generated in the image)",
-		Perturb: func(s *Settings, _ uint64) {
-			s.Locale, s.LocaleAll = "fr_FR.UTF-8", true
-		},
-		Value: func(s Settings) string {
-			if s.LocaleAll {
-				return "LANG=LC_ALL=" + s.Locale
-			}
-			return "LANG=" + s.Locale
-		},
-	},
-	{
-		Name:    "timezone",
-		How:     "TZ; perturbed, a zone 14 hours ahead of UTC",
-		Perturb: func(s *Settings, _ uint64) { s.TZ = "Etc/GMT-14" },
-		Value:   func(s Settings) string { return s.TZ },
-	},
-	{
-		Name:    "umask",
-		How:     "the umask of the build's first process",
-		Perturb: func(s *Settings, _ uint64) { s.Umask = 0o002 },
-		Value:   func(s Settings) string { return fmt.Sprintf("%04o", s.Umask) },
-	},
-	{
-		Name: "hostname",
-		How:  "the UTS hostname (uname -n, gethostname)",
-		Perturb: func(s *Settings, seed uint64) {
-			s.Hostname = "rbx-host-" + word(seed, "hostname")
-		},
-		Value: func(s Settings) string { return s.Hostname },
-	},
-	{
-		Name: "domainname",
-		How:  "the UTS NIS domain name (domainname, getdomainname)",
-		Perturb: func(s *Settings, seed uint64) {
-			s.Domainname = "rbx-domain-" + word(seed, "domainname") + ".example"
-		},
-		Value: func(s Settings) string { return s.Domainname },
-	},
-	{
-		Name: "user",
-		How:  "the build user's uid, gid, name, USER and LOGNAME; HOME is unchanged",
-		Perturb: func(s *Settings, seed uint64) {
-			n := 2000 + uint32(pick(seed, "user", 1000))
-			s.UID, s.GID, s.User = n, n, "rbxuser"+strconv.Itoa(int(n))
-		},
-		Value: func(s Settings) string { return fmt.Sprintf("%s %d:%d", s.User, s.UID, s.GID) },
-	},
-	{
-		Name: "home",
-		How:  "HOME (and CARGO_HOME below it), a private writable directory",
-		Perturb: func(s *Settings, seed uint64) {
-			s.Home = "/home/rbx-home-" + word(seed, "home")
-		},
-		Value: func(s Settings) string { return s.Home },
-	},
-	{
-		Name:    "fileordering",
-		How:     "directory listings of the build directory; perturbed, disorderfs lists every directory in reverse order",
-		Perturb: func(s *Settings, _ uint64) { s.FileOrdering = "reverse" },
-		Value:   func(s Settings) string { return s.FileOrdering },
-	},
-	{
-		Name: "num_cpus",
-		How:  "the CPU set of the build: nproc and available_parallelism see its size; perturbed it is half as large (1 CPU for the default 2, 2 CPUs when the build has 1)",
-		Perturb: func(s *Settings, _ uint64) {
-			// Half, not 1: a different count is what the factor tests, and on a
-			// large normalized count one CPU would make the variant the slowest
-			// build of a check by far (a stage-2 rustc dist: hours).
-			if s.CPUs > 1 {
-				s.CPUs /= 2
-			} else {
-				s.CPUs = 2
-			}
-		},
-		Value: func(s Settings) string { return strconv.Itoa(s.CPUs) },
-	},
-	{
-		Name:    "kernel",
-		How:     "the kernel release uname(2) and /proc/sys/kernel/osrelease report; perturbed, the UNAME26 personality and a bind mount report a 2.6 release",
-		Perturb: func(s *Settings, _ uint64) { s.Uname26 = true },
-		Value: func(s Settings) string {
-			if s.Uname26 {
-				return "2.6 (UNAME26)"
-			}
-			return "host"
-		},
-	},
-	{
-		Name:    "aslr",
-		How:     "address space layout randomization; normalized off with the ADDR_NO_RANDOMIZE personality",
-		Perturb: func(s *Settings, _ uint64) { s.ASLR = true },
-		Value: func(s Settings) string {
-			if s.ASLR {
-				return "on"
-			}
-			return "off"
-		},
-	},
-	{
-		Name: "env",
-		How:  "an extra environment variable with an ordinary name",
-		Perturb: func(s *Settings, seed uint64) {
-			s.Env = append(slices.Clone(s.Env), "BUILD_NOTE=rbx-env-"+word(seed, "env"))
-			slices.Sort(s.Env)
-		},
-		Value: func(s Settings) string {
-			for _, kv := range s.Env {
-				if strings.HasPrefix(kv, "BUILD_NOTE=") {
-					return kv
-				}
-			}
-			return "(none)"
-		},
-	},
-	{
-		Name: "exec_path",
-		How:  "PATH; perturbed, an extra directory at its end",
-		Perturb: func(s *Settings, seed uint64) {
-			s.Path = s.Path + ":/opt/rbx-path-" + word(seed, "exec_path") + "/bin"
-		},
-		Value: func(s Settings) string { return s.Path },
-	},
+	timeFactor,
+	buildPathFactor,
+	localeFactor,
+	timezoneFactor,
+	umaskFactor,
+	hostnameFactor,
+	domainnameFactor,
+	userFactor,
+	homeFactor,
+	fileOrderingFactor,
+	numCPUsFactor,
+	kernelFactor,
+	aslrFactor,
+	envFactor,
+	execPathFactor,
 }
 
 // Names lists every factor's name in order.
@@ -249,6 +210,60 @@ func Perturb(base Settings, names []string, seed uint64) Settings {
 		}
 	}
 	return s
+}
+
+// FactorEvidence is the evidence of every factor whose value differs between
+// base and vs, in factor order: what the runner's diff looks for in differing
+// bytes.
+func FactorEvidence(base, vs Settings) []NamedEvidence {
+	var out []NamedEvidence
+	for _, f := range Factors {
+		if f.Evidence == nil {
+			continue
+		}
+		if ev := f.Evidence(base, vs); len(ev.Values) > 0 || len(ev.Times) > 0 {
+			out = append(out, NamedEvidence{Factor: f.Name, Evidence: ev})
+		}
+	}
+	return out
+}
+
+// NamedEvidence is one factor's evidence.
+type NamedEvidence struct {
+	Factor string
+	Evidence
+}
+
+// EnvOwners maps every environment variable a factor sets, in its normalized
+// or its perturbed value, to the factor's name: a config that set one too would
+// shadow the factor.
+func EnvOwners() map[string]string {
+	owners := map[string]string{}
+	base := Normalized(DefaultSourceDateEpoch)
+	for _, f := range Factors {
+		if f.Env == nil {
+			continue
+		}
+		v := base
+		f.Perturb(&v, 1)
+		for _, kv := range append(f.Env(base), f.Env(v)...) {
+			k, _, _ := strings.Cut(kv, "=")
+			owners[k] = f.Name
+		}
+	}
+	return owners
+}
+
+// MissingNeeds returns the needs of the factor that are not among have, in
+// the factor's order.
+func (f Factor) MissingNeeds(have []string) []Need {
+	var out []Need
+	for _, n := range f.Needs {
+		if !slices.Contains(have, string(n)) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // word derives a short lowercase word from the seed and a factor name, so that

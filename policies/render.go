@@ -68,11 +68,6 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 	}
 	lim := h.Limits.WithDefaults()
 	mem, pids, swap := lim.MemoryBytes, lim.Pids, lim.MemoryBytes
-	// A CPU quota as well as the cpuset: the cpuset alone lets a build that
-	// runs more tasks than CPUs (a fork bomb) queue them on those CPUs
-	// without bound; the quota caps its CPU time at its CPU count whatever
-	// it runs. available_parallelism (which reads the quota) stays CPUs.
-	quota, period := int64(s.CPUs)*CFSPeriod, uint64(CFSPeriod)
 	caps := slices.Clone(Capabilities)
 	ro := []string{"bind", "ro", "nosuid", "nodev"}
 	homeOpts := []string{"nosuid", "nodev", "mode=0755", "size=4g",
@@ -85,7 +80,7 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 			Args: h.Args,
 			Env:  s.Environ(),
 			Cwd:  s.BuildPath,
-			User: specs.User{UID: s.UID, GID: s.GID, Umask: &s.Umask},
+			User: specs.User{UID: s.UID, GID: s.GID},
 			Capabilities: &specs.LinuxCapabilities{
 				Bounding: caps, Effective: caps, Permitted: caps,
 			},
@@ -95,8 +90,6 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 				{Type: "RLIMIT_CORE", Hard: 0, Soft: 0},
 			},
 		},
-		Hostname:   s.Hostname,
-		Domainname: s.Domainname,
 		Mounts: []specs.Mount{
 			{Destination: "/proc", Type: "proc", Source: "proc", Options: []string{"nosuid", "noexec", "nodev"}},
 			{Destination: "/dev", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
@@ -121,7 +114,6 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 				Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}},
 				Memory:  &specs.LinuxMemory{Limit: &mem, Swap: &swap},
 				Pids:    &specs.LinuxPids{Limit: &pids},
-				CPU:     &specs.LinuxCPU{Cpus: cpuList(s.CPUs), Quota: &quota, Period: &period},
 			},
 			MaskedPaths: []string{
 				"/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
@@ -133,32 +125,17 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 			},
 		},
 	}
+	for _, f := range Factors { // what each factor sets in the spec itself
+		if f.Apply != nil {
+			f.Apply(s, spec)
+		}
+	}
 	sc, err := Seccomp(spec)
 	if err != nil {
 		return nil, 0, err
 	}
 	spec.Linux.Seccomp = sc
 	return spec, s.Personality(), nil
-}
-
-// Personality is the personality(2) flags of a build with settings s.
-func (s Settings) Personality() uint32 {
-	var p uint32
-	if !s.ASLR {
-		p |= PersonalityAddrNoRandomize
-	}
-	if s.Uname26 {
-		p |= PersonalityUname26
-	}
-	return p
-}
-
-// cpuList is the cpuset of n CPUs: the first n.
-func cpuList(n int) string {
-	if n == 1 {
-		return "0"
-	}
-	return "0-" + strconv.Itoa(n-1)
 }
 
 // writeSupport writes the files the spec mounts from h.Support.

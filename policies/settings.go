@@ -1,34 +1,24 @@
 // Package policies defines the environmental factors of a build: for each, its
 // normalized value, its perturbed value and how it is applied to an OCI runtime spec.
 //
-// A build's environment is a Settings value. Normalized returns the environment of
-// `reprobox build`; each Factor is a deterministic edit of a Settings (given a seed)
-// to its perturbed value; Render turns a Settings into the OCI spec a sandbox runs.
+// A build's environment is a Settings value. Each factor is one unit in its own
+// file (factor_*.go, listed in Factors): its normalized and perturbed values, how
+// it is applied, what a backend needs to vary it, what bytes count as evidence for
+// it and what the conformance probe sees of it (see Factor, "Adding a factor").
+// Normalized returns the environment of `reprobox build`; Perturb edits it to
+// the factors' perturbed values (given a seed); Render turns a Settings into the
+// OCI spec a sandbox runs.
 package policies
 
 import (
-	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
-// Fixed values of the normalized environment.
+// Fixed values of the normalized environment that belong to no factor (each
+// factor's own are in its file, policies/factor_*.go).
 const (
-	DefaultBuildPath  = "/build/src"
-	DefaultHostname   = "reprobox"
-	DefaultDomainname = "reprobox.invalid"
-	DefaultUser       = "builder"
-	DefaultUID        = 1000
-	DefaultGID        = 1000
-	DefaultHome       = "/home/builder"
-	DefaultLocale     = "C.UTF-8"
-	DefaultTZ         = "UTC"
-	DefaultUmask      = 0o022
-	DefaultCPUs       = 2
-	DefaultPath       = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
 	// DefaultSourceDateEpoch is used when neither the config nor git gives one:
 	// 2023-11-14T22:13:20Z.
 	DefaultSourceDateEpoch = 1700000000
@@ -96,69 +86,50 @@ type Settings struct {
 	Env []string `json:"env"`
 }
 
-// Normalized returns the environment of `reprobox build` for a source date.
+// Normalized returns the environment of `reprobox build` for a source date:
+// every factor's normalized value.
 func Normalized(sourceDateEpoch int64) Settings {
-	return Settings{
-		SourceDateEpoch: sourceDateEpoch,
-		Clock:           sourceDateEpoch,
-		BuildPath:       DefaultBuildPath,
-		Locale:          DefaultLocale,
-		TZ:              DefaultTZ,
-		Umask:           DefaultUmask,
-		Hostname:        DefaultHostname,
-		Domainname:      DefaultDomainname,
-		User:            DefaultUser,
-		UID:             DefaultUID,
-		GID:             DefaultGID,
-		Home:            DefaultHome,
-		FileOrdering:    "native",
-		CPUs:            DefaultCPUs,
-		Path:            DefaultPath,
+	s := Settings{SourceDateEpoch: sourceDateEpoch}
+	for _, f := range Factors {
+		f.Normalize(&s)
 	}
+	return s
 }
 
-// Environ is the exact environment of the build's first process, sorted.
+// Environ is the exact environment of the build's first process, sorted:
+// SOURCE_DATE_EPOCH, every factor's variables, and Env.
 func (s Settings) Environ() []string {
-	env := []string{
-		"PATH=" + s.Path,
-		"HOME=" + s.Home,
-		"CARGO_HOME=" + s.Home + "/.cargo",
-		"USER=" + s.User,
-		"LOGNAME=" + s.User,
-		"LANG=" + s.Locale,
-		"TZ=" + s.TZ,
-		"SOURCE_DATE_EPOCH=" + strconv.FormatInt(s.SourceDateEpoch, 10),
-	}
-	if s.LocaleAll {
-		env = append(env, "LC_ALL="+s.Locale, "LANGUAGE="+strings.SplitN(s.Locale, ".", 2)[0])
-	}
-	if s.Clock != 0 {
-		env = append(env, "LD_PRELOAD="+TimeShim, "REPROBOX_CLOCK="+strconv.FormatInt(s.Clock, 10))
+	env := []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(s.SourceDateEpoch, 10)}
+	for _, f := range Factors {
+		if f.Env != nil {
+			env = append(env, f.Env(s)...)
+		}
 	}
 	env = append(env, s.Env...)
 	slices.Sort(env)
 	return env
 }
 
-// Validate reports settings a build cannot run with.
-func (s Settings) Validate() error {
-	switch {
-	case !strings.HasPrefix(s.BuildPath, "/") || s.BuildPath == "/":
-		return fmt.Errorf("policies: build path %q must be an absolute directory below /", s.BuildPath)
-	case !strings.HasPrefix(s.Home, "/") || s.Home == "/":
-		return fmt.Errorf("policies: home %q must be an absolute directory below /", s.Home)
-	case s.CPUs < 1:
-		return fmt.Errorf("policies: cpus must be at least 1, not %d", s.CPUs)
-	case s.UID == 0 || s.GID == 0:
-		return fmt.Errorf("policies: the build user must not be root")
-	case s.Umask > 0o777:
-		return fmt.Errorf("policies: umask %#o out of range", s.Umask)
-	case s.FileOrdering != "native" && s.FileOrdering != "reverse":
-		return fmt.Errorf("policies: file ordering %q is not native or reverse", s.FileOrdering)
+// Personality is the personality(2) flags of a build with settings s: every
+// factor's.
+func (s Settings) Personality() uint32 {
+	var p uint32
+	for _, f := range Factors {
+		if f.Personality != nil {
+			p |= f.Personality(s)
+		}
 	}
-	for _, kv := range s.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
-			return fmt.Errorf("policies: environment entry %q is not KEY=VALUE", kv)
+	return p
+}
+
+// Validate reports settings a build cannot run with: what each factor
+// refuses.
+func (s Settings) Validate() error {
+	for _, f := range Factors {
+		if f.Validate != nil {
+			if err := f.Validate(s); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -475,6 +475,9 @@ func (r *Runner) Bisect(ctx context.Context, opts BisectOptions) (*BisectReport,
 	if opts.EvidenceLines == 0 {
 		opts.EvidenceLines = 40
 	}
+	if err := r.checkVary(opts.Vary); err != nil {
+		return nil, err
+	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
 		return nil, err

@@ -130,6 +130,9 @@ func (r *Runner) Check(ctx context.Context, p *Plan, opts CheckOptions, keep str
 	if len(opts.Vary) == 0 {
 		return nil, fmt.Errorf("%w: no factor to vary", ErrConfig)
 	}
+	if err := r.checkVary(opts.Vary); err != nil {
+		return nil, err
+	}
 	if opts.EvidenceLines == 0 {
 		opts.EvidenceLines = 40
 	}
@@ -581,56 +584,27 @@ func (c *checker) diffFiles(ctx context.Context, path string, control, variant *
 }
 
 // Labels are the perturbed values of vs that differ from base, for the diff to
-// find in differing bytes. Only values distinctive enough to be evidence are
-// given.
+// find in differing bytes: each factor's evidence (policies.Factor.Evidence).
 func Labels(base, vs policies.Settings) []diff.Label {
 	var ls []diff.Label
-	add := func(factor string, values ...string) {
-		ls = append(ls, diff.Label{Factor: factor, Values: values})
-	}
-	if vs.BuildPath != base.BuildPath {
-		add("build_path", vs.BuildPath)
-	}
-	if vs.Hostname != base.Hostname {
-		add("hostname", vs.Hostname)
-	}
-	if vs.Domainname != base.Domainname {
-		add("domainname", vs.Domainname)
-	}
-	if vs.User != base.User {
-		add("user", vs.User)
-	}
-	if vs.Home != base.Home {
-		add("home", vs.Home)
-	}
-	if vs.TZ != base.TZ {
-		add("timezone", vs.TZ, "+14")
-	}
-	if vs.Locale != base.Locale {
-		add("locale", vs.Locale, "fr_FR")
-	}
-	if vs.Path != base.Path {
-		add("exec_path", strings.TrimPrefix(vs.Path, base.Path+":"))
-	}
-	if vs.Uname26 != base.Uname26 {
-		add("kernel", "2.6.")
-	}
-	for _, kv := range vs.Env {
-		if !slices.Contains(base.Env, kv) {
-			_, v, _ := strings.Cut(kv, "=")
-			add("env", v)
+	for _, e := range policies.FactorEvidence(base, vs) {
+		if len(e.Values) > 0 {
+			ls = append(ls, diff.Label{Factor: e.Factor, Values: e.Values})
 		}
 	}
 	return ls
 }
 
-// TimeRanges is the shifted clock of vs, when the time factor moved it.
+// TimeRanges are the time ranges of the factors whose values differ between
+// base and vs (the shifted clock, when the time factor moved it).
 func TimeRanges(base, vs policies.Settings) []diff.TimeRange {
-	if vs.Clock == base.Clock {
-		return nil
+	var rs []diff.TimeRange
+	for _, e := range policies.FactorEvidence(base, vs) {
+		for _, t := range e.Times {
+			rs = append(rs, diff.TimeRange{Factor: e.Factor, From: t.From, To: t.To})
+		}
 	}
-	from := time.Unix(vs.Clock, 0)
-	return []diff.TimeRange{{Factor: "time", From: from.Add(-time.Hour), To: from.Add(48 * time.Hour)}}
+	return rs
 }
 
 // keep copies the control's artifacts, the full variant's and each culprit's

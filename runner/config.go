@@ -132,7 +132,7 @@ func (c *Config) Validate() error {
 		if k == "" || strings.ContainsAny(k, "=\x00") {
 			return fmt.Errorf("%w: env key %q", ErrConfig, k)
 		}
-		if why, ok := reservedEnv[k]; ok {
+		if why := reservedEnv(k); why != "" {
 			return fmt.Errorf("%w: env.%s in %s: reprobox sets it (%s); remove it from [env]", ErrConfig, k, ConfigFile, why)
 		}
 	}
@@ -262,21 +262,16 @@ func ParseSize(s string) (int64, error) {
 	return n << shift, nil
 }
 
-// reservedEnv are the variables reprobox itself sets in a build, with what
-// sets them: a config that set them too would shadow a factor's value.
-var reservedEnv = map[string]string{
-	"PATH":              "the exec_path factor",
-	"HOME":              "the home factor",
-	"CARGO_HOME":        "the home factor: $HOME/.cargo",
-	"USER":              "the user factor",
-	"LOGNAME":           "the user factor",
-	"LANG":              "the locale factor",
-	"LC_ALL":            "the locale factor",
-	"LANGUAGE":          "the locale factor",
-	"TZ":                "the timezone factor",
-	"SOURCE_DATE_EPOCH": "from source_date_epoch in the config, else git, else 1700000000",
-	"LD_PRELOAD":        "the time factor's clock shim",
-	"REPROBOX_CLOCK":    "the time factor's clock shim",
+// reservedEnv says why reprobox itself sets a variable in a build, or ""
+// when it does not: a config that set it too would shadow a factor's value.
+func reservedEnv(k string) string {
+	if k == "SOURCE_DATE_EPOCH" {
+		return "from source_date_epoch in the config, else git, else 1700000000"
+	}
+	if f, ok := policies.EnvOwners()[k]; ok {
+		return "the " + f + " factor"
+	}
+	return ""
 }
 
 func (c *Config) timeout() (time.Duration, error) {

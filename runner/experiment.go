@@ -372,8 +372,8 @@ func canonicalLevel(factor string, v any) (string, error) {
 		if k, _, ok := strings.Cut(str, "="); !ok || !envKeyRE.MatchString(k) {
 			return "", fmt.Errorf("env level %q is not KEY=VALUE with an ordinary KEY, or \"\" for none", str)
 		}
-		if k, _, _ := strings.Cut(str, "="); reservedEnv[k] != "" {
-			return "", fmt.Errorf("env level %q sets %s, which reprobox sets itself (%s)", str, k, reservedEnv[k])
+		if k, _, _ := strings.Cut(str, "="); reservedEnv(k) != "" {
+			return "", fmt.Errorf("env level %q sets %s, which reprobox sets itself (%s)", str, k, reservedEnv(k))
 		}
 		return str, nil
 	}

@@ -211,28 +211,6 @@ func writeFileAtomic(path string, data []byte) error {
 	return os.Rename(tmp, path)
 }
 
-func newFactorsCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "factors",
-		Short: "List the environmental factors with their normalized and perturbed values, and what a build may do",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			seed, _ := cmd.Flags().GetUint64("seed")
-			base := policies.Normalized(policies.DefaultSourceDateEpoch)
-			w := cmd.OutOrStdout()
-			for _, f := range policies.Factors {
-				v := policies.Perturb(base, []string{f.Name}, seed)
-				fmt.Fprintf(w, "%-12s normalized: %s\n%-12s perturbed:  %s\n%-12s how: %s\n\n", f.Name, f.Value(base), "", f.Value(v), "", f.How)
-			}
-			fmt.Fprintf(w, "(values for SOURCE_DATE_EPOCH=%d and seed %d; perturbed values derive from the seed)\n", base.SourceDateEpoch, seed)
-			fmt.Fprintf(w, "\n%s", policies.Confinement())
-			return nil
-		},
-	}
-	cmd.Flags().Uint64("seed", 1, "seed of the perturbed values")
-	return cmd
-}
-
 // progressEvery is CheckOptions.ProgressEvery for --progress: 0 turns the
 // periodic lines off.
 func progressEvery(d time.Duration) time.Duration {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +54,7 @@ echo "capeff=$(grep CapEff /proc/self/status | cut -f2)"
 echo "nonewprivs=$(grep NoNewPrivs /proc/self/status | cut -f2)"
 echo "masked=$(wc -c < /proc/timer_list 2>&1)"
 echo "environ=$(tr '\0' '\n' < /proc/1/environ | sort | tr '\n' '|')"
+echo "dirents=$(mkdir .dirents && cd .dirents && touch a b c d e f g h && ls -U | tr '\n' ',')"
 `
 
 // Env is what the suite needs besides the backend.
@@ -93,11 +93,14 @@ func Run(t *testing.T, b sandbox.Backend, env Env) {
 		t.Run("perturbed_"+f.Name, func(t *testing.T) {
 			vs := policies.Perturb(base, []string{f.Name}, 7)
 			normal, got := probe(t, b, env, base), probe(t, b, env, vs)
-			keys := perturbedKeys[f.Name]
+			keys := f.Probe.Keys
 			if len(keys) == 0 {
 				t.Fatalf("no probe key for factor %s", f.Name)
 			}
 			for _, k := range keys {
+				if got[k] == "" {
+					t.Errorf("%s: the probe printed no %s", f.Name, k)
+				}
 				if got[k] == normal[k] {
 					t.Errorf("%s: %s is %q both normalized and perturbed", f.Name, k, got[k])
 				}
@@ -110,7 +113,7 @@ func Run(t *testing.T, b sandbox.Backend, env Env) {
 			}
 			// Nothing else moves.
 			for k, v := range expected(base) {
-				if !slices.Contains(keys, k) && !slices.Contains(alsoMoves[f.Name], k) && got[k] != v {
+				if !slices.Contains(keys, k) && !slices.Contains(f.Probe.AlsoMoves, k) && got[k] != v {
 					t.Errorf("%s: %s changed to %q (normalized %q)", f.Name, k, got[k], v)
 				}
 			}
@@ -118,83 +121,27 @@ func Run(t *testing.T, b sandbox.Backend, env Env) {
 	}
 }
 
-// perturbedKeys are the probe keys each factor must change.
-var perturbedKeys = map[string][]string{
-	"time":       {"clock", "file_mtime"},
-	"build_path": {"cwd"},
-	"locale":     {"lang", "lc_all"},
-	"timezone":   {"tz_abbrev"},
-	"umask":      {"umask"},
-	"hostname":   {"hostname", "uname_n"},
-	"domainname": {"domainname"},
-	"user":       {"uid", "gid", "user"},
-	"home":       {"environ"},
-	"num_cpus":   {"nproc"},
-	"kernel":     {"uname_r", "osrelease"},
-	"aslr":       {"personality"},
-	"env":        {"environ"},
-	"exec_path":  {"environ"},
-}
-
-// alsoMoves are keys that legitimately change with a factor besides its own.
-var alsoMoves = map[string][]string{
-	"build_path": {"environ"},
-	"locale":     {"environ"},
-	"timezone":   {"environ"},
-	"umask":      {},
-	"user":       {"environ"},
-	"time":       {"environ"},
-	"aslr":       {"stack"},
-	"kernel":     {"personality"},
-}
-
-// expected is what the probe must print for settings s.
+// expected is what the probe must print for settings s: what confines every
+// build, the environment and personality every factor adds to, and what each
+// factor expects of its own keys (policies.Factor.Probe).
 func expected(s policies.Settings) map[string]string {
-	tz := "+0000"
-	if s.TZ == "Etc/GMT-14" {
-		tz = "+1400"
+	want := map[string]string{
+		"root_writable": "no",
+		"tmp_writable":  "yes",
+		"netdevs":       "lo,",
+		"routes":        "0",
+		"capeff":        "0000000000000000",
+		"nonewprivs":    "1",
+		"masked":        "0",
+		"environ":       strings.Join(s.Environ(), "|") + "|",
+		"personality":   fmt.Sprintf("%08x", s.Personality()),
 	}
-	pers := "00000000"
-	if !s.ASLR {
-		pers = "00040000"
+	for _, f := range policies.Factors {
+		for k, v := range f.Probe.Expect(s) {
+			want[k] = v
+		}
 	}
-	if s.Uname26 {
-		p, _ := strconv.ParseUint(pers, 16, 32)
-		pers = fmt.Sprintf("%08x", p|policies.PersonalityUname26)
-	}
-	lcAll := ""
-	if s.LocaleAll {
-		lcAll = s.Locale
-	}
-	return map[string]string{
-		"hostname":       s.Hostname,
-		"uname_n":        s.Hostname,
-		"domainname":     s.Domainname,
-		"uid":            strconv.Itoa(int(s.UID)),
-		"gid":            strconv.Itoa(int(s.GID)),
-		"user":           s.User,
-		"umask":          fmt.Sprintf("%04o", s.Umask),
-		"cwd":            s.BuildPath,
-		"home_writable":  "yes",
-		"build_writable": "yes",
-		"root_writable":  "no",
-		"tmp_writable":   "yes",
-		"tz_abbrev":      tz,
-		"clock":          strconv.FormatInt(s.Clock, 10),
-		"file_mtime":     strconv.FormatInt(s.Clock, 10),
-		"nproc":          strconv.Itoa(s.CPUs),
-		"uname_agrees":   "yes",
-		"personality":    pers,
-		"netdevs":        "lo,",
-		"routes":         "0",
-		"locale_ok":      "0",
-		"lang":           s.Locale,
-		"lc_all":         lcAll,
-		"capeff":         "0000000000000000",
-		"nonewprivs":     "1",
-		"masked":         "0",
-		"environ":        strings.Join(s.Environ(), "|") + "|",
-	}
+	return want
 }
 
 // probe runs the probe script in a container with settings s and parses its
