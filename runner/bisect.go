@@ -836,12 +836,20 @@ func (b *bisection) buildOne(ctx context.Context, c Commit, p *Plan, vs policies
 	n := b.builds
 	b.mu.Unlock()
 	start := b.r.now()
-	o, err := b.r.Build(ctx, p, s, nil)
+	bb := &BisectBuild{Kind: kind}
+	// The intermediates are kept from the build's tree, before the backend
+	// removes it.
+	o, err := b.r.build(ctx, p, s, nil, func(ctx context.Context, o *Outcome) {
+		bb.Artifacts = map[string]string{}
+		for _, a := range o.Artifacts {
+			bb.Artifacts[a.Path] = a.SHA256
+		}
+		b.keepIntermediates(ctx, o, keep, bb)
+	})
 	if err != nil {
 		return nil, err
 	}
 	defer o.Remove()
-	bb := &BisectBuild{Kind: kind}
 	if !o.OK() {
 		bb.Failed = o.Failure()
 		tailLog, _ := os.ReadFile(o.Log)
@@ -864,7 +872,6 @@ func (b *bisection) buildOne(ctx context.Context, c Commit, p *Plan, vs policies
 	for i := range sums {
 		sums[i] = sums[i][:12]
 	}
-	b.keepIntermediates(ctx, o, keep, bb)
 	b.progress("build %d (%s, %s): ok in %.1fs, sha256 %s", n, short(c.Hash), kind, b.r.now().Sub(start).Seconds(), strings.Join(sums, " "))
 	return bb, nil
 }
@@ -890,7 +897,7 @@ func (b *bisection) keepIntermediates(ctx context.Context, o *Outcome, keep stri
 		b.keepers[keep] = k
 	}
 	b.mu.Unlock()
-	bb.inter, bb.interErr = scanIntermediates(ctx, filepath.Join(o.Dir, "upper"), k)
+	bb.inter, bb.interErr = scanIntermediates(ctx, o.treeDir(), k)
 	if bb.interErr != nil && ctx.Err() != nil {
 		// Cut short (the verdict settled elsewhere): not a failure, and
 		// another build of this kind and result may keep its units.

@@ -234,7 +234,20 @@ func (c *checker) sandboxBuild(ctx context.Context, n int, set []string) (*obser
 	s := policies.Perturb(c.p.Base, set, c.opts.Seed)
 	steps := &stepWriter{}
 	stop := c.track(n, set, steps)
-	o, err := c.r.Build(ctx, c.p, s, steps)
+	var inter *Intermediates
+	var interErr error
+	var keep keepFunc
+	if !c.opts.NoIntermediates {
+		// From the build's tree, before the backend removes it.
+		keep = func(ctx context.Context, o *Outcome) {
+			built := &observation{hashes: map[string]string{}}
+			for _, a := range o.Artifacts {
+				built.hashes[a.Path] = a.SHA256
+			}
+			inter, interErr = c.keepIntermediates(ctx, o, set, built)
+		}
+	}
+	o, err := c.r.build(ctx, c.p, s, steps, keep)
 	stop()
 	if err != nil {
 		return nil, err
@@ -262,9 +275,7 @@ func (c *checker) sandboxBuild(ctx context.Context, n int, set []string) (*obser
 		}
 		obs.hashes[a.Path], obs.files[a.Path] = a.SHA256, dst
 	}
-	if !c.opts.NoIntermediates {
-		obs.inter, obs.interErr = c.keepIntermediates(ctx, o, set, obs)
-	}
+	obs.inter, obs.interErr = inter, interErr
 	return obs, nil
 }
 

@@ -298,11 +298,11 @@ type Localization struct {
 // ErrNoIntermediates when a build has no cargo target tree, and a nil
 // Localization when every unit is the same.
 func Localize(ctx context.Context, a, b *Outcome, opts LocalizeOptions) (*Localization, error) {
-	ia, err := scanIntermediates(ctx, filepath.Join(a.Dir, "upper"), nil)
+	ia, err := scanIntermediates(ctx, a.treeDir(), nil)
 	if err != nil {
 		return nil, err
 	}
-	ib, err := scanIntermediates(ctx, filepath.Join(b.Dir, "upper"), nil)
+	ib, err := scanIntermediates(ctx, b.treeDir(), nil)
 	if err != nil {
 		return nil, err
 	}

@@ -130,7 +130,7 @@ func runOnce(stateDir, rootfs string) error {
 	if err != nil {
 		return err
 	}
-	res, err := b.Run(context.Background(), &sandbox.Job{Spec: spec(rootfs)})
+	res, err := b.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, Spec: spec(rootfs)})
 	if err != nil {
 		return err
 	}
