@@ -20,6 +20,8 @@ import (
 	"sync"
 
 	"github.com/reprobox/reprobox/diff"
+	"github.com/reprobox/reprobox/internal/atomicfile"
+	"github.com/reprobox/reprobox/internal/jsonout"
 	"github.com/reprobox/reprobox/policies"
 )
 
@@ -708,15 +710,14 @@ func (b *bisection) saveCache(key, commit string, builds []*BisectBuild) error {
 	if err := os.MkdirAll(b.opts.CacheDir, 0o755); err != nil {
 		return fmt.Errorf("runner: bisect cache: %w", err)
 	}
-	var buf bytes.Buffer
-	if err := WriteJSON(&buf, cacheEntry{Commit: commit, Builds: builds}); err != nil {
+	data, err := jsonout.Marshal(cacheEntry{Commit: commit, Builds: builds})
+	if err != nil {
 		return err
 	}
-	path := filepath.Join(b.opts.CacheDir, key+".json")
-	if err := os.WriteFile(path+".tmp", buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(b.opts.CacheDir, key+".json"), data, 0o644); err != nil {
 		return fmt.Errorf("runner: bisect cache: %w", err)
 	}
-	return os.Rename(path+".tmp", path)
+	return nil
 }
 
 // testCommit decides one commit: cached builds first, then fresh builds until
@@ -1092,11 +1093,11 @@ func SaveBisectSession(cacheDir, repo string, s BisectSession) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	if err := WriteJSON(&buf, s); err != nil {
+	data, err := jsonout.Marshal(s)
+	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, buf.Bytes(), 0o644)
+	return atomicfile.WriteFile(path, data, 0o644)
 }
 
 // LoadBisectSession reads the settings of the last bisection of a repository.

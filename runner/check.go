@@ -43,6 +43,9 @@ type CheckOptions struct {
 	// NoIntermediates skips keeping cargo's intermediate outputs, and so
 	// localizing differences to the unit where they start.
 	NoIntermediates bool
+	// Timings puts wall-clock timings into the report (its only
+	// nondeterministic part).
+	Timings bool
 }
 
 // DefaultRepeats is the default of CheckOptions.Repeats.
@@ -154,9 +157,11 @@ func (r *Runner) Check(ctx context.Context, p *Plan, opts CheckOptions, keep str
 			return nil, err
 		}
 	}
-	rep.Timings = map[string]float64{"total": r.now().Sub(started).Seconds()}
-	if c.keeper != nil {
-		rep.Timings["intermediates"] = c.interTime.Seconds()
+	if opts.Timings {
+		rep.Timings = map[string]float64{"total": r.now().Sub(started).Seconds()}
+		if c.keeper != nil {
+			rep.Timings["intermediates"] = c.interTime.Seconds()
+		}
 	}
 	return rep, nil
 }
