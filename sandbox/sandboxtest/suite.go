@@ -91,8 +91,8 @@ func Run(t *testing.T, b sandbox.Backend, env Env) {
 	t.Run("fileordering", func(t *testing.T) { fileOrdering(t, b, env, base) })
 	for _, f := range policies.Factors {
 		if f.Name == "fileordering" {
-			// Applied by the runner with disorderfs, not by the spec:
-			// the runner's tests cover it.
+			// Applied by the backend from Job.FileOrdering, not by
+			// the spec: the fileordering test above checks it.
 			continue
 		}
 		t.Run("perturbed_"+f.Name, func(t *testing.T) {
