@@ -170,6 +170,10 @@ func (s *Store) removeStaleTemps() {
 // Dir returns the store's data directory.
 func (s *Store) Dir() string { return s.dir }
 
+// Layout returns the directory of the store's OCI image layout, which holds
+// every stored image (for engines that import images by digest).
+func (s *Store) Layout() string { return s.ociDir() }
+
 func (s *Store) ociDir() string    { return filepath.Join(s.dir, "oci") }
 func (s *Store) rootfsDir() string { return filepath.Join(s.dir, "rootfs") }
 func (s *Store) tmpDir() string    { return filepath.Join(s.dir, "tmp") }

@@ -117,7 +117,7 @@ func TestEnvironExact(t *testing.T) {
 }
 
 func TestRender(t *testing.T) {
-	rootfs, src, support := t.TempDir(), t.TempDir(), t.TempDir()
+	rootfs := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(rootfs, "etc"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestRender(t *testing.T) {
 	}
 	s := Normalized(1700000000)
 	s.Clock = 0 // no time shim given
-	spec, pers, err := Render(s, Host{Rootfs: rootfs, Source: src, Support: support, Args: []string{"true"}})
+	spec, files, pers, err := Render(s, Host{Rootfs: rootfs, Args: []string{"true"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,33 +137,39 @@ func TestRender(t *testing.T) {
 		spec.Process.User.UID != 1000 || spec.Process.Cwd != DefaultBuildPath || !spec.Root.Readonly {
 		t.Errorf("spec: %+v", spec.Process)
 	}
+	if spec.Root.Path != "" {
+		t.Errorf("root path %q: the sandbox adds the image's root", spec.Root.Path)
+	}
+	for _, m := range spec.Mounts {
+		if m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind") {
+			t.Errorf("bind mount of the host path %s at %s", m.Source, m.Destination)
+		}
+	}
 	if spec.Linux.Resources.CPU.Cpus != "0-1" {
 		t.Errorf("cpuset %q", spec.Linux.Resources.CPU.Cpus)
 	}
-	passwd, err := os.ReadFile(filepath.Join(support, "passwd"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	passwd := fileData(t, files, "/etc/passwd")
 	if !strings.Contains(string(passwd), "builder:x:1000:1000:reprobox build user:/home/builder:/bin/sh") || strings.Contains(string(passwd), "/nope") {
 		t.Errorf("passwd:\n%s", passwd)
 	}
-	// The normalized clock needs the time shim, which Render copies into the
-	// support directory.
-	if _, _, err := Render(Normalized(1), Host{Rootfs: rootfs, Source: src, Support: t.TempDir(), Args: []string{"true"}}); err == nil || !strings.Contains(err.Error(), "time shim") {
+	for _, f := range files {
+		if f.Path == TimeShim {
+			t.Errorf("time shim given with the real clock")
+		}
+	}
+	// The normalized clock needs the time shim, which Render adds to the
+	// files.
+	if _, _, _, err := Render(Normalized(1), Host{Rootfs: rootfs, Args: []string{"true"}}); err == nil || !strings.Contains(err.Error(), "time shim") {
 		t.Errorf("no time shim: err %v", err)
 	}
-	shim := filepath.Join(t.TempDir(), "time.so")
-	if err := os.WriteFile(shim, []byte("not really a shared object"), 0o644); err != nil {
+	_, files, _, err = Render(Normalized(1), Host{Rootfs: rootfs, TimeShim: []byte("not really a shared object"), Args: []string{"true"}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	support2 := t.TempDir()
-	if _, _, err := Render(Normalized(1), Host{Rootfs: rootfs, Source: src, Support: support2, TimeShim: shim, Args: []string{"true"}}); err != nil {
-		t.Fatal(err)
+	if got := fileData(t, files, TimeShim); string(got) != "not really a shared object" {
+		t.Errorf("time shim %q", got)
 	}
-	if got, err := os.ReadFile(filepath.Join(support2, "lib", "time.so")); err != nil || string(got) != "not really a shared object" {
-		t.Errorf("time shim in the support directory: %q, %v", got, err)
-	}
-	if _, _, err := Render(s, Host{Rootfs: rootfs, Source: src, Support: t.TempDir()}); err == nil {
+	if _, _, _, err := Render(s, Host{Rootfs: rootfs}); err == nil {
 		t.Error("empty command accepted")
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"github.com/reprobox/reprobox/internal/safefs"
 	"io"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 
@@ -23,59 +21,64 @@ const (
 	PersonalityUname26         = 0x0020000
 )
 
-// Host is what a build needs from the host beyond its Settings.
+// Host is what a build needs beyond its Settings. Nothing in it is mounted:
+// the image's root filesystem is only read, for the user database the build
+// extends.
 type Host struct {
-	// Rootfs is the image's root filesystem, never written.
+	// Rootfs is the image's unpacked root filesystem on this host (reprobox's
+	// own store), read for its /etc/passwd and /etc/group, never written.
 	Rootfs string
-	// Source is the host directory holding this build's private copy of the
-	// source; it appears at Settings.BuildPath.
-	Source string
-	// Support is an empty host directory for files reprobox generates for this
-	// build (passwd, group, the rustc wrapper); it appears read-only at
-	// SupportDir.
-	Support string
 	// Args is the build command.
 	Args []string
-	// TimeShim is the compiled time shim on the host (BuildTimeShim),
-	// required when Settings.Clock is set.
-	TimeShim string
+	// TimeShim is the compiled time shim (the content of the file
+	// BuildTimeShim makes), required when Settings.Clock is set.
+	TimeShim []byte
 	// Limits bound the build; zero fields mean the defaults.
 	Limits Limits
 }
 
-// Render writes the build's support files into h.Support and returns the OCI
-// spec and the personality flags of a build with settings s.
-func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
+// A File is a file Render generates for a build: it appears read-only at
+// Path in the container, replacing whatever the image has there. A sandbox
+// job carries it as data (sandbox.File).
+type File struct {
+	Path string
+	Mode fs.FileMode
+	Data []byte
+}
+
+// Render returns the OCI spec, the generated files and the personality flags
+// of a build with settings s. The spec has no root path and no bind mount of a
+// host path: the sandbox adds the image's root, the source at s.BuildPath and
+// the files.
+func Render(s Settings, h Host) (*specs.Spec, []File, uint32, error) {
 	if err := s.Validate(); err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	if len(h.Args) == 0 {
-		return nil, 0, fmt.Errorf("policies: empty build command")
+		return nil, nil, 0, fmt.Errorf("policies: empty build command")
 	}
 	if err := h.Limits.Validate(); err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
-	if err := writeSupport(s, h); err != nil {
-		return nil, 0, err
+	files, err := supportFiles(s, h)
+	if err != nil {
+		return nil, nil, 0, err
 	}
 	if s.Clock != 0 {
-		if h.TimeShim == "" {
-			return nil, 0, fmt.Errorf("policies: the clock is normalized but no time shim was given (BuildTimeShim)")
+		if len(h.TimeShim) == 0 {
+			return nil, nil, 0, fmt.Errorf("policies: the clock is normalized but no time shim was given (BuildTimeShim)")
 		}
-		if err := copyShim(h.TimeShim, filepath.Join(h.Support, "lib", filepath.Base(TimeShim))); err != nil {
-			return nil, 0, err
-		}
+		files = append(files, File{Path: TimeShim, Mode: 0o755, Data: h.TimeShim})
 	}
 	lim := h.Limits.WithDefaults()
 	mem, pids, swap := lim.MemoryBytes, lim.Pids, lim.MemoryBytes
 	caps := slices.Clone(Capabilities)
-	ro := []string{"bind", "ro", "nosuid", "nodev"}
 	homeOpts := []string{"nosuid", "nodev", "mode=0755", "size=4g",
 		"uid=" + strconv.Itoa(int(s.UID)), "gid=" + strconv.Itoa(int(s.GID))}
 
 	spec := &specs.Spec{
 		Version: specs.Version,
-		Root:    &specs.Root{Path: h.Rootfs, Readonly: true},
+		Root:    &specs.Root{Readonly: true},
 		Process: &specs.Process{
 			Args: h.Args,
 			Env:  s.Environ(),
@@ -100,13 +103,6 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 			{Destination: "/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777", "size=8g"}},
 			{Destination: "/var/tmp", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "nodev", "mode=1777", "size=1g"}},
 			{Destination: s.Home, Type: "tmpfs", Source: "tmpfs", Options: homeOpts},
-			{Destination: SupportDir, Type: "bind", Source: h.Support, Options: ro},
-			{Destination: "/etc/passwd", Type: "bind", Source: filepath.Join(h.Support, "passwd"), Options: ro},
-			{Destination: "/etc/group", Type: "bind", Source: filepath.Join(h.Support, "group"), Options: ro},
-			{Destination: "/etc/hostname", Type: "bind", Source: filepath.Join(h.Support, "hostname"), Options: ro},
-			{Destination: "/etc/hosts", Type: "bind", Source: filepath.Join(h.Support, "hosts"), Options: ro},
-			{Destination: "/etc/resolv.conf", Type: "bind", Source: filepath.Join(h.Support, "resolv.conf"), Options: ro},
-			{Destination: s.BuildPath, Type: "bind", Source: h.Source, Options: []string{"bind", "rw", "nosuid", "nodev"}},
 		},
 		Linux: &specs.Linux{
 			Namespaces: namespaces(),
@@ -132,48 +128,33 @@ func Render(s Settings, h Host) (*specs.Spec, uint32, error) {
 	}
 	sc, err := Seccomp(spec)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	spec.Linux.Seccomp = sc
-	return spec, s.Personality(), nil
+	return spec, files, s.Personality(), nil
 }
 
-// writeSupport writes the files the spec mounts from h.Support.
-func writeSupport(s Settings, h Host) error {
+// supportFiles are the files of the build's user database and names, in a
+// fixed order.
+func supportFiles(s Settings, h Host) ([]File, error) {
 	passwd, err := withEntry(h.Rootfs, "etc/passwd", s.User,
 		fmt.Sprintf("%s:x:%d:%d:reprobox build user:%s:/bin/sh", s.User, s.UID, s.GID, s.Home))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	group, err := withEntry(h.Rootfs, "etc/group", s.User,
 		fmt.Sprintf("%s:x:%d:", s.User, s.GID))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	files := map[string]string{
-		"passwd":      passwd,
-		"group":       group,
-		"hostname":    s.Hostname + "\n",
-		"hosts":       "127.0.0.1\tlocalhost\n127.0.1.1\t" + s.Hostname + "." + s.Domainname + "\t" + s.Hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n",
-		"resolv.conf": "# no network in a reprobox build\n",
-	}
-	for name, content := range files {
-		if err := os.WriteFile(filepath.Join(h.Support, name), []byte(content), 0o644); err != nil {
-			return fmt.Errorf("policies: support files: %w", err)
-		}
-	}
-	return nil
-}
-
-func copyShim(src, dst string) error {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return fmt.Errorf("policies: time shim: %w", err)
-	}
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return fmt.Errorf("policies: time shim: %w", err)
-	}
-	return os.WriteFile(dst, data, 0o755)
+	file := func(path, content string) File { return File{Path: path, Mode: 0o644, Data: []byte(content)} }
+	return []File{
+		file("/etc/passwd", passwd),
+		file("/etc/group", group),
+		file("/etc/hostname", s.Hostname+"\n"),
+		file("/etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\t"+s.Hostname+"."+s.Domainname+"\t"+s.Hostname+"\n::1\tlocalhost ip6-localhost ip6-loopback\n"),
+		file("/etc/resolv.conf", "# no network in a reprobox build\n"),
+	}, nil
 }
 
 // maxImageFile bounds the image's passwd and group files read on the host.

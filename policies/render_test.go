@@ -90,14 +90,16 @@ func TestRenderHostileImageFiles(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			root, support := t.TempDir(), t.TempDir()
+			root := t.TempDir()
 			must(t, os.Mkdir(filepath.Join(root, "etc"), 0o755))
 			tc.setup(t, root)
 			s := Normalized(1700000000)
 			s.Clock = 0
 			done := make(chan error, 1)
+			var files []File
 			go func() {
-				_, _, err := Render(s, Host{Rootfs: root, Source: t.TempDir(), Support: support, Args: []string{"true"}})
+				var err error
+				_, files, _, err = Render(s, Host{Rootfs: root, Args: []string{"true"}})
 				done <- err
 			}()
 			var err error
@@ -115,16 +117,14 @@ func TestRenderHostileImageFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, f := range []string{"passwd", "group"} {
-				b, err := os.ReadFile(filepath.Join(support, f))
-				must(t, err)
-				got := string(b)
+			for _, f := range []string{"/etc/passwd", "/etc/group"} {
+				got := string(fileData(t, files, f))
 				if strings.Contains(got, secret) || (len(hostShadow) > 0 && strings.Contains(got, firstLine(hostShadow))) ||
 					(len(hostGshadow) > 0 && strings.Contains(got, firstLine(hostGshadow))) {
 					t.Fatalf("%s holds host secrets:\n%s", f, got)
 				}
 			}
-			b, _ := os.ReadFile(filepath.Join(support, "passwd"))
+			b := fileData(t, files, "/etc/passwd")
 			lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 			wantLines := 1
 			if tc.want != "" {
@@ -150,4 +150,16 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// fileData is the content of the generated file at path.
+func fileData(t *testing.T, files []File, path string) []byte {
+	t.Helper()
+	for _, f := range files {
+		if f.Path == path {
+			return f.Data
+		}
+	}
+	t.Fatalf("no generated file %s", path)
+	return nil
 }

@@ -16,7 +16,7 @@ func renderTest(t *testing.T, s Settings, lim Limits) *specs.Spec {
 	if err := os.MkdirAll(filepath.Join(rootfs, "etc"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	spec, _, err := Render(s, Host{Rootfs: rootfs, Source: t.TempDir(), Support: t.TempDir(), Args: []string{"true"}, Limits: lim})
+	spec, _, _, err := Render(s, Host{Rootfs: rootfs, Args: []string{"true"}, Limits: lim})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,8 @@ import (
 	"sync"
 
 	"github.com/reprobox/reprobox/diff"
+	"github.com/reprobox/reprobox/internal/atomicfile"
+	"github.com/reprobox/reprobox/internal/jsonout"
 	"github.com/reprobox/reprobox/policies"
 )
 
@@ -711,15 +713,14 @@ func (b *bisection) saveCache(key, commit string, builds []*BisectBuild) error {
 	if err := os.MkdirAll(b.opts.CacheDir, 0o755); err != nil {
 		return fmt.Errorf("runner: bisect cache: %w", err)
 	}
-	var buf bytes.Buffer
-	if err := WriteJSON(&buf, cacheEntry{Commit: commit, Builds: builds}); err != nil {
+	data, err := jsonout.Marshal(cacheEntry{Commit: commit, Builds: builds})
+	if err != nil {
 		return err
 	}
-	path := filepath.Join(b.opts.CacheDir, key+".json")
-	if err := os.WriteFile(path+".tmp", buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(b.opts.CacheDir, key+".json"), data, 0o644); err != nil {
 		return fmt.Errorf("runner: bisect cache: %w", err)
 	}
-	return os.Rename(path+".tmp", path)
+	return nil
 }
 
 // testCommit decides one commit: cached builds first, then fresh builds until
@@ -839,12 +840,20 @@ func (b *bisection) buildOne(ctx context.Context, c Commit, p *Plan, vs policies
 	n := b.builds
 	b.mu.Unlock()
 	start := b.r.now()
-	o, err := b.r.Build(ctx, p, s, nil)
+	bb := &BisectBuild{Kind: kind}
+	// The intermediates are kept from the build's tree, before the backend
+	// removes it.
+	o, err := b.r.build(ctx, p, s, nil, func(ctx context.Context, o *Outcome) {
+		bb.Artifacts = map[string]string{}
+		for _, a := range o.Artifacts {
+			bb.Artifacts[a.Path] = a.SHA256
+		}
+		b.keepIntermediates(ctx, o, keep, bb)
+	})
 	if err != nil {
 		return nil, err
 	}
 	defer o.Remove()
-	bb := &BisectBuild{Kind: kind}
 	if !o.OK() {
 		bb.Failed = o.Failure()
 		tailLog, _ := os.ReadFile(o.Log)
@@ -867,7 +876,6 @@ func (b *bisection) buildOne(ctx context.Context, c Commit, p *Plan, vs policies
 	for i := range sums {
 		sums[i] = sums[i][:12]
 	}
-	b.keepIntermediates(ctx, o, keep, bb)
 	b.progress("build %d (%s, %s): ok in %.1fs, sha256 %s", n, short(c.Hash), kind, b.r.now().Sub(start).Seconds(), strings.Join(sums, " "))
 	return bb, nil
 }
@@ -893,7 +901,7 @@ func (b *bisection) keepIntermediates(ctx context.Context, o *Outcome, keep stri
 		b.keepers[keep] = k
 	}
 	b.mu.Unlock()
-	bb.inter, bb.interErr = scanIntermediates(ctx, filepath.Join(o.Dir, "upper"), k)
+	bb.inter, bb.interErr = scanIntermediates(ctx, o.treeDir(), k)
 	if bb.interErr != nil && ctx.Err() != nil {
 		// Cut short (the verdict settled elsewhere): not a failure, and
 		// another build of this kind and result may keep its units.
@@ -1088,11 +1096,11 @@ func SaveBisectSession(cacheDir, repo string, s BisectSession) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	if err := WriteJSON(&buf, s); err != nil {
+	data, err := jsonout.Marshal(s)
+	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, buf.Bytes(), 0o644)
+	return atomicfile.WriteFile(path, data, 0o644)
 }
 
 // LoadBisectSession reads the settings of the last bisection of a repository.

@@ -81,7 +81,7 @@ type Plan struct {
 	// OutDir is excluded from the source copy when it lies inside Project.
 	outRel string
 	snaps  snapshots
-	shim   string
+	shim   []byte
 }
 
 // NewPlan resolves the image, the source date and the normalized environment
@@ -134,9 +134,13 @@ func (r *Runner) NewPlan(ctx context.Context, project string, cfg Config, imageF
 	if r.LibDir == "" {
 		return nil, errors.New("runner: no LibDir for the time shim")
 	}
-	shim, err := policies.BuildTimeShim(r.LibDir)
+	shimPath, err := policies.BuildTimeShim(r.LibDir)
 	if err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
+	}
+	shim, err := os.ReadFile(shimPath)
+	if err != nil {
+		return nil, fmt.Errorf("runner: the time shim: %w", err)
 	}
 	if cfg.CPUs != 0 {
 		base.CPUs = cfg.CPUs
@@ -183,7 +187,8 @@ type Outcome struct {
 	// Refused says why artifacts were refused (a link, a FIFO, a name with
 	// a control character, more than max_output): the build failed.
 	Refused []string
-	// Dir is the build's private work directory; Remove deletes it.
+	// Dir is the build's private work directory (its log and collected
+	// artifacts); Remove deletes it.
 	Dir string
 	// Log is the build's output.
 	Log      string
@@ -199,7 +204,22 @@ type Outcome struct {
 	// watchdog saw it): such a build is never OK.
 	DiskExceeded bool
 
-	unmount func() error
+	// tree is the build's tree while it can be read: set during the job's
+	// Collect (see keepFunc). Unset, treeDir reads Dir/upper.
+	tree string
+	// inter and interErr are the build's intermediates when a keepFunc kept
+	// them in Dir.
+	inter    *Intermediates
+	interErr error
+}
+
+// treeDir is the directory holding the build's tree for localization: the
+// backend's while the build's Collect runs, else a tree kept under Dir/upper.
+func (o *Outcome) treeDir() string {
+	if o.tree != "" {
+		return o.tree
+	}
+	return filepath.Join(o.Dir, "upper")
 }
 
 // An Artifact is one file a build produced.
@@ -241,20 +261,26 @@ func (o *Outcome) Failure() string {
 	return ""
 }
 
-// Remove unmounts the build's source overlay and deletes its work directory.
+// Remove deletes the build's work directory.
 func (o *Outcome) Remove() error {
-	if o.unmount != nil {
-		if err := o.unmount(); err != nil {
-			return err
-		}
-	}
 	return os.RemoveAll(o.Dir)
 }
 
 // Build runs one build of the plan with settings s in a fresh container from a
 // pristine copy of the source. Output streams to stream (nil discards it) and to
 // the outcome's log. The caller removes the outcome's Dir.
-func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream io.Writer) (_ *Outcome, err error) {
+func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream io.Writer) (*Outcome, error) {
+	return r.build(ctx, p, s, stream, nil)
+}
+
+// A keepFunc keeps what a caller needs of a successful build's tree (its
+// cargo intermediates) while the tree exists: it is called from the job's
+// Collect, with o.tree set.
+type keepFunc func(ctx context.Context, o *Outcome)
+
+// build is Build, calling keep (when not nil) on an OK build's tree before
+// the backend removes it.
+func (r *Runner) build(ctx context.Context, p *Plan, s policies.Settings, stream io.Writer, keep keepFunc) (_ *Outcome, err error) {
 	if err := os.MkdirAll(r.WorkDir, 0o711); err != nil {
 		return nil, fmt.Errorf("runner: %w", err)
 	}
@@ -277,37 +303,12 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 			os.RemoveAll(dir)
 		}
 	}()
-	support := filepath.Join(dir, "support")
-	if err := os.Mkdir(support, 0o755); err != nil {
-		return nil, fmt.Errorf("runner: %w", err)
-	}
-	lower, err := p.snapshot(ctx, r.WorkDir, s.SourceDateEpoch, s.UID, s.GID, r.Progress)
+	src, err := p.snapshot(ctx, r.WorkDir, s.SourceDateEpoch, s.UID, s.GID, r.Progress)
 	if err != nil {
 		return nil, err
 	}
-	src, unmount, err := mountOverlay(lower, dir)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		if err != nil {
-			unmount()
-		}
-	}()
-	mounted := src
-	if s.FileOrdering == "reverse" {
-		mnt := filepath.Join(dir, "disorder")
-		undo, err := mountDisorder(ctx, src, mnt)
-		if err != nil {
-			return nil, err
-		}
-		defer undo()
-		mounted = mnt
-	}
-	spec, personality, err := policies.Render(s, policies.Host{
+	spec, files, personality, err := policies.Render(s, policies.Host{
 		Rootfs:   p.Rootfs,
-		Source:   mounted,
-		Support:  support,
 		Args:     p.Config.Command,
 		TimeShim: p.shim,
 		Limits:   p.Limits,
@@ -332,24 +333,50 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 		runCtx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("the build ran longer than its timeout of %s", timeout))
 		defer cancel()
 	}
-	diskCtx, stopDisk := context.WithCancelCause(runCtx)
-	defer stopDisk(nil)
-	r.logger().Info("build", "id", id, "build_path", s.BuildPath)
+	o := &Outcome{Settings: s, Dir: dir, Log: logPath, Limits: p.Limits}
+	maxOut, _ := p.Config.maxOutput()
+	job := &sandbox.Job{
+		ID:           "rbx-" + id,
+		Image:        sandbox.Image{Digest: p.Image.Digest.String(), Layout: r.Store.Layout(), Rootfs: p.Rootfs},
+		Source:       src,
+		BuildPath:    s.BuildPath,
+		FileOrdering: s.FileOrdering,
+		Spec:         spec,
+		Personality:  personality,
+		DiskBytes:    p.Limits.DiskBytes,
+		Stdout:       w,
+		Stderr:       w,
+		// Runs after the build's process exits, before the backend removes
+		// its tree: the artifacts and what localization needs are taken
+		// from the tree here.
+		Collect: func(ctx context.Context, res *sandbox.Result, tree string) error {
+			o.Result, o.DiskExceeded = res, res.DiskExceeded
+			if !res.Success() {
+				return nil
+			}
+			if err := o.collect(ctx, tree, p.Config.Artifacts, maxOut); err != nil {
+				return err
+			}
+			if keep != nil && o.OK() {
+				o.tree = tree
+				keep(ctx, o)
+				o.tree = ""
+			}
+			return nil
+		},
+	}
+	for _, f := range files {
+		job.Files = append(job.Files, sandbox.File{Path: f.Path, Mode: f.Mode, Data: f.Data})
+	}
+	r.logger().Info("build", "id", id, "build_path", s.BuildPath, "source", src.Digest)
 	started := r.now()
-	endWatch := watchDisk(diskCtx, filepath.Join(dir, "upper"), p.Limits.DiskBytes, stopDisk)
-	res, err := r.Backend.Run(diskCtx, &sandbox.Job{ID: "rbx-" + id, Spec: spec, Personality: personality, Stdout: w, Stderr: w})
-	endWatch()
+	res, err := r.Backend.Run(runCtx, job)
 	timedOut := err != nil && ctx.Err() == nil && errors.Is(runCtx.Err(), context.DeadlineExceeded)
-	var de *diskLimitError
-	diskFull := err != nil && runCtx.Err() == nil && errors.As(context.Cause(diskCtx), &de)
-	if timedOut || diskFull {
-		// The build's own limits: a failed build, not a failed sandbox.
-		if timedOut {
-			fmt.Fprintf(w, "\nreprobox: killed after the build's timeout of %s\n", timeout)
-		} else {
-			fmt.Fprintf(w, "\nreprobox: killed: %v\n", context.Cause(diskCtx))
-		}
+	if timedOut {
+		// The build's own limit: a failed build, not a failed sandbox.
+		fmt.Fprintf(w, "\nreprobox: killed after the build's timeout of %s\n", timeout)
 		res, err = &sandbox.Result{ExitCode: 128 + 9, Signal: 9, Duration: r.now().Sub(started)}, nil
+		o.TimedOut = timeout
 	}
 	if err != nil {
 		return nil, fmt.Errorf("runner: build in sandbox: %w", err)
@@ -357,26 +384,17 @@ func (r *Runner) Build(ctx context.Context, p *Plan, s policies.Settings, stream
 	if err := lease.Check(); err != nil { // never a success on a changed root
 		return nil, fmt.Errorf("runner: %w", err)
 	}
-	if !diskFull {
-		// What the build wrote after the watchdog's last look.
-		if used := diskUsage(filepath.Join(dir, "upper")); used > p.Limits.DiskBytes {
-			diskFull = true
-			fmt.Fprintf(w, "\nreprobox: %v\n", &diskLimitError{used: used, limit: p.Limits.DiskBytes})
+	o.Result, o.DiskExceeded = res, res.DiskExceeded
+	o.Started, o.Duration = started, r.now().Sub(started)
+	if res.DiskExceeded {
+		verb := "killed: the build wrote"
+		if res.Signal == 0 {
+			verb = "the build wrote"
 		}
-	}
-	o := &Outcome{Settings: s, Result: res, Dir: dir, Log: logPath, Started: started, Duration: r.now().Sub(started),
-		Limits: p.Limits, DiskExceeded: diskFull, unmount: unmount}
-	if timedOut {
-		o.TimedOut = timeout
+		fmt.Fprintf(w, "\nreprobox: %s more than its disk limit of %s into its build directory\n", verb, human.Bytes(p.Limits.DiskBytes))
 	}
 	if res.OOMKilled {
 		fmt.Fprintf(w, "\nreprobox: the kernel killed a process of the build: out of memory (limit %s)\n", human.Bytes(p.Limits.MemoryBytes))
-	}
-	if res.Success() {
-		max, _ := p.Config.maxOutput()
-		if err := o.collect(ctx, src, p.Config.Artifacts, max); err != nil {
-			return nil, err
-		}
 	}
 	return o, nil
 }
@@ -544,31 +562,6 @@ func quoteName(name string) string {
 		return strconv.Quote(name)
 	}
 	return name
-}
-
-// mountDisorder mounts disorderfs over src at mnt, listing every directory in
-// reverse order, for the fileordering factor.
-func mountDisorder(ctx context.Context, src, mnt string) (func(), error) {
-	if _, err := exec.LookPath("disorderfs"); err != nil {
-		return nil, fmt.Errorf("runner: the fileordering factor needs disorderfs (apt-get install disorderfs): %w", sandbox.ErrUnsupported)
-	}
-	if err := os.Mkdir(mnt, 0o755); err != nil {
-		return nil, fmt.Errorf("runner: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, "disorderfs", "--multi-user=yes", "--reverse-dirents=yes", "--shuffle-dirents=no",
-		"-o", "allow_other,default_permissions", src, mnt)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("runner: disorderfs: %v: %s", err, strings.TrimSpace(string(out)))
-	}
-	return func() {
-		for i := 0; i < 50; i++ {
-			if err := exec.Command("fusermount", "-u", mnt).Run(); err == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		_ = exec.Command("umount", "-l", mnt).Run()
-	}, nil
 }
 
 func newID() string {

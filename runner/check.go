@@ -43,6 +43,9 @@ type CheckOptions struct {
 	// NoIntermediates skips keeping cargo's intermediate outputs, and so
 	// localizing differences to the unit where they start.
 	NoIntermediates bool
+	// Timings puts wall-clock timings into the report (its only
+	// nondeterministic part).
+	Timings bool
 }
 
 // DefaultRepeats is the default of CheckOptions.Repeats.
@@ -160,9 +163,11 @@ func (r *Runner) Check(ctx context.Context, p *Plan, opts CheckOptions, keep str
 			return nil, err
 		}
 	}
-	rep.Timings = map[string]float64{"total": r.now().Sub(started).Seconds()}
-	if c.keeper != nil {
-		rep.Timings["intermediates"] = c.interTime.Seconds()
+	if opts.Timings {
+		rep.Timings = map[string]float64{"total": r.now().Sub(started).Seconds()}
+		if c.keeper != nil {
+			rep.Timings["intermediates"] = c.interTime.Seconds()
+		}
 	}
 	return rep, nil
 }
@@ -240,7 +245,20 @@ func (c *checker) sandboxBuild(ctx context.Context, n int, set []string) (*obser
 	s := policies.Perturb(c.p.Base, set, c.opts.Seed)
 	steps := &stepWriter{}
 	stop := c.track(n, set, steps)
-	o, err := c.r.Build(ctx, c.p, s, steps)
+	var inter *Intermediates
+	var interErr error
+	var keep keepFunc
+	if !c.opts.NoIntermediates {
+		// From the build's tree, before the backend removes it.
+		keep = func(ctx context.Context, o *Outcome) {
+			built := &observation{hashes: map[string]string{}}
+			for _, a := range o.Artifacts {
+				built.hashes[a.Path] = a.SHA256
+			}
+			inter, interErr = c.keepIntermediates(ctx, o, set, built)
+		}
+	}
+	o, err := c.r.build(ctx, c.p, s, steps, keep)
 	stop()
 	if err != nil {
 		return nil, err
@@ -268,9 +286,7 @@ func (c *checker) sandboxBuild(ctx context.Context, n int, set []string) (*obser
 		}
 		obs.hashes[a.Path], obs.files[a.Path] = a.SHA256, dst
 	}
-	if !c.opts.NoIntermediates {
-		obs.inter, obs.interErr = c.keepIntermediates(ctx, o, set, obs)
-	}
+	obs.inter, obs.interErr = inter, interErr
 	return obs, nil
 }
 

@@ -10,9 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/reprobox/reprobox/internal/atomicfile"
+	"github.com/reprobox/reprobox/internal/jsonout"
 )
 
 // A RunResult is what one build of an experiment produced, as stored in the
@@ -211,47 +213,17 @@ func loadRun(dir string, r Run) (*RunResult, error) {
 	return &res, nil
 }
 
-// saveRun writes a run's result atomically: a temporary file in the same
-// directory, synced, then renamed.
+// saveRun writes a run's result atomically (package atomicfile).
 func saveRun(dir string, r Run, res *RunResult) error {
-	var b strings.Builder
-	if err := WriteJSON(&b, res); err != nil {
+	data, err := jsonout.Marshal(res)
+	if err != nil {
 		return err
 	}
-	return writeAtomic(runPath(dir, r), []byte(b.String()))
-}
-
-// writeAtomic replaces path with data so that a reader (or a run after a
-// crash) sees the old file or the new one, never a part.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return fmt.Errorf("runner: %w", err)
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("runner: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("runner: %w", err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return fmt.Errorf("runner: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("runner: %w", err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
+	if err := atomicfile.WriteFile(runPath(dir, r), data, 0o644); err != nil {
 		return fmt.Errorf("runner: %w", err)
 	}
 	return nil
 }
-
-// WriteFileAtomic replaces path with data atomically (for reports).
-func WriteFileAtomic(path string, data []byte) error { return writeAtomic(path, data) }
 
 // BlobsDir is where an experiment keeps each distinct artifact, by sha256.
 func BlobsDir(out string) string { return filepath.Join(out, "blobs") }
@@ -334,16 +306,23 @@ func (r *Runner) ExperimentBuilder(e *Experiment, plans ExperimentPlans, out str
 		for _, a := range o.Artifacts {
 			dst := filepath.Join(blobs, a.SHA256)
 			if _, err := os.Stat(dst); errors.Is(err, fs.ErrNotExist) {
-				tmp := dst + ".tmp-" + newID()
-				if err := copyFile(a.File, tmp, 0o644); err != nil {
+				if err := atomicfile.Write(dst, 0o644, func(w io.Writer) error { return copyTo(w, a.File) }); err != nil {
 					return nil, fmt.Errorf("runner: keep artifact %s: %w", a.Path, err)
-				}
-				if err := os.Rename(tmp, dst); err != nil {
-					return nil, err
 				}
 			}
 			res.Artifacts = append(res.Artifacts, Artifact{Path: a.Path, SHA256: a.SHA256, Size: a.Size})
 		}
 		return res, nil
 	}
+}
+
+// copyTo copies the file at path to w.
+func copyTo(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
 }

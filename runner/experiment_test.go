@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/reprobox/reprobox/internal/jsonout"
 	"github.com/reprobox/reprobox/policies"
 )
 
@@ -320,7 +321,7 @@ func TestExperimentResultsDeterministic(t *testing.T) {
 		if err := res.WriteSummaryCSV(&s); err != nil {
 			t.Fatal(err)
 		}
-		if err := WriteJSON(&j, res); err != nil {
+		if err := jsonout.Write(&j, res); err != nil {
 			t.Fatal(err)
 		}
 		return c.String(), s.String(), j.String(), res

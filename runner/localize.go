@@ -19,6 +19,7 @@ import (
 
 	"github.com/reprobox/reprobox/diff"
 	"github.com/reprobox/reprobox/diff/cargo"
+	"github.com/reprobox/reprobox/internal/atomicfile"
 	"github.com/reprobox/reprobox/internal/safefs"
 )
 
@@ -161,20 +162,11 @@ func (k *keeper) keep(f *os.File, sum string, size int64) (string, error) {
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return "", err
 		}
-		tmp := dst + ".tmp"
-		out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		err := atomicfile.Write(dst, 0o600, func(w io.Writer) error {
+			_, err := io.Copy(w, f)
+			return err
+		})
 		if err != nil {
-			return "", err
-		}
-		_, err = io.Copy(out, f)
-		if cerr := out.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp, dst)
-		}
-		if err != nil {
-			os.Remove(tmp)
 			return "", err
 		}
 		k.copied += size
@@ -298,11 +290,11 @@ type Localization struct {
 // ErrNoIntermediates when a build has no cargo target tree, and a nil
 // Localization when every unit is the same.
 func Localize(ctx context.Context, a, b *Outcome, opts LocalizeOptions) (*Localization, error) {
-	ia, err := scanIntermediates(ctx, filepath.Join(a.Dir, "upper"), nil)
+	ia, err := scanIntermediates(ctx, a.treeDir(), nil)
 	if err != nil {
 		return nil, err
 	}
-	ib, err := scanIntermediates(ctx, filepath.Join(b.Dir, "upper"), nil)
+	ib, err := scanIntermediates(ctx, b.treeDir(), nil)
 	if err != nil {
 		return nil, err
 	}

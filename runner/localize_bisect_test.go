@@ -101,12 +101,20 @@ func TestBisectEvidenceNoIntermediates(t *testing.T) {
 }
 
 // verify --repeats: a nondeterministic artifact is localized between the
-// first build and the repeat that differs, both read in place.
+// first build and the repeat that differs, from the intermediates each kept
+// before its tree went.
 func TestVerifyLocalizesRepeat(t *testing.T) {
 	p := &Plan{Base: policies.Normalized(policies.DefaultSourceDateEpoch)}
 	outcome := func(derive string) *Outcome {
 		o := &Outcome{Dir: t.TempDir(), Artifacts: []Artifact{{Path: "target/release/app", SHA256: "sum " + derive}}}
-		writeTree(t, filepath.Join(o.Dir, "upper"), derive)
+		tree := filepath.Join(t.TempDir(), "upper")
+		writeTree(t, tree, derive)
+		o.tree = tree
+		keepForRepeat(context.Background(), o)
+		o.tree = ""
+		if err := os.RemoveAll(tree); err != nil { // as the backend does
+			t.Fatal(err)
+		}
 		return o
 	}
 	first, same, other := outcome("#[derive(Debug, Clone)]"), outcome("#[derive(Debug, Clone)]"), outcome("#[derive(Clone, Debug)]")

@@ -52,7 +52,7 @@ func (c *checker) keepIntermediates(ctx context.Context, o *Outcome, set []strin
 	k := c.keeper
 	c.mu.Unlock()
 	start := c.r.now()
-	in, err := scanIntermediates(ctx, filepath.Join(o.Dir, "upper"), k)
+	in, err := scanIntermediates(ctx, o.treeDir(), k)
 	took := c.r.now().Sub(start)
 	if err != nil {
 		return nil, err

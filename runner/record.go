@@ -1,15 +1,13 @@
 package runner
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/reprobox/reprobox/internal/jsonout"
 	"github.com/reprobox/reprobox/policies"
 )
 
@@ -57,28 +55,6 @@ func NewRecord(p *Plan, o *Outcome) Record {
 		rec.Status, rec.Failure = "failed", o.Failure()
 	}
 	return rec
-}
-
-// WriteJSON writes v as indented JSON with every object's keys sorted, so that
-// what reprobox writes for machines is itself reproducible.
-func WriteJSON(w io.Writer, v any) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var generic any
-	if err := dec.Decode(&generic); err != nil {
-		return err
-	}
-	// Maps marshal with sorted keys.
-	out, err := json.MarshalIndent(generic, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(out, '\n'))
-	return err
 }
 
 // WriteOut publishes an outcome to out: the artifacts under their relative
@@ -130,11 +106,11 @@ func WriteOut(ctx context.Context, p *Plan, o *Outcome, out string) error {
 	if err := copyFile(o.Log, filepath.Join(tmp, "build.log"), 0o644); err != nil {
 		return fmt.Errorf("runner: build log: %w", err)
 	}
-	var rec bytes.Buffer
-	if err := WriteJSON(&rec, NewRecord(p, o)); err != nil {
+	rec, err := jsonout.Marshal(NewRecord(p, o))
+	if err != nil {
 		return err
 	}
-	if err := os.WriteFile(filepath.Join(tmp, "record.json"), rec.Bytes(), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, "record.json"), rec, 0o644); err != nil {
 		return err
 	}
 	if err := PublishDir(tmp, out); err != nil {

@@ -6,64 +6,76 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/reprobox/reprobox/internal/human"
+	"github.com/reprobox/reprobox/sandbox"
 )
 
 // snapshots holds pristine copies of a plan's source, one per owner and source
-// date: every build of the plan mounts a private overlay over one, so a check
-// copies the tree once per build user rather than once per build, and no build
-// sees another's writes.
+// date, each named by its digest (sandbox.Source): every build of the plan
+// gets a private overlay over one from its backend, so a check copies the tree
+// once per build user rather than once per build, and no build sees another's
+// writes. Two copies with the same digest are one.
 type snapshots struct {
 	mu   sync.Mutex
 	dir  string
-	byID map[string]string
+	byID map[string]sandbox.Source
 }
 
 // snapshot returns the pristine copy of the source owned by uid:gid with
 // mtimes clamped to sde, making it on first use and saying so on progress
 // (nil: silently).
-func (p *Plan) snapshot(ctx context.Context, workDir string, sde int64, uid, gid uint32, progress io.Writer) (string, error) {
+func (p *Plan) snapshot(ctx context.Context, workDir string, sde int64, uid, gid uint32, progress io.Writer) (sandbox.Source, error) {
 	p.snaps.mu.Lock()
 	defer p.snaps.mu.Unlock()
 	if p.snaps.byID == nil {
 		if err := os.MkdirAll(workDir, 0o711); err != nil {
-			return "", fmt.Errorf("runner: %w", err)
+			return sandbox.Source{}, fmt.Errorf("runner: %w", err)
 		}
 		dir, err := os.MkdirTemp(workDir, "source-")
 		if err != nil {
-			return "", fmt.Errorf("runner: %w", err)
+			return sandbox.Source{}, fmt.Errorf("runner: %w", err)
+		}
+		// The backend's overlay reaches the copies as any user may.
+		if err := os.Chmod(dir, 0o711); err != nil {
+			os.RemoveAll(dir)
+			return sandbox.Source{}, fmt.Errorf("runner: %w", err)
 		}
 		if err := markOwned(dir); err != nil {
 			os.RemoveAll(dir)
-			return "", fmt.Errorf("runner: %w", err)
+			return sandbox.Source{}, fmt.Errorf("runner: %w", err)
 		}
-		p.snaps.dir, p.snaps.byID = dir, map[string]string{}
+		p.snaps.dir, p.snaps.byID = dir, map[string]sandbox.Source{}
 	}
 	key := fmt.Sprintf("%d-%d-%d", uid, gid, sde)
-	if path, ok := p.snaps.byID[key]; ok {
-		return path, nil
+	if src, ok := p.snaps.byID[key]; ok {
+		return src, nil
 	}
-	path := filepath.Join(p.snaps.dir, key)
+	tmp := filepath.Join(p.snaps.dir, ".copy-"+key)
 	if progress != nil {
 		fmt.Fprintf(progress, "reprobox: copying the source into a pristine snapshot owned by %d:%d\n", uid, gid)
 	}
 	start := time.Now()
-	files, bytes, err := copyTree(ctx, p.Project, path, p.Config.excludes(p.outRel), sde, int(uid), int(gid))
+	files, bytes, digest, err := copyTree(ctx, p.Project, tmp, p.Config.excludes(p.outRel), sde, int(uid), int(gid))
 	if err != nil {
-		os.RemoveAll(path)
-		return "", err
+		os.RemoveAll(tmp)
+		return sandbox.Source{}, err
+	}
+	src := sandbox.Source{Digest: digest, Dir: filepath.Join(p.snaps.dir, strings.TrimPrefix(digest, "sha256:"))}
+	if _, err := os.Lstat(src.Dir); err == nil {
+		os.RemoveAll(tmp) // the same tree already
+	} else if err := os.Rename(tmp, src.Dir); err != nil {
+		os.RemoveAll(tmp)
+		return sandbox.Source{}, fmt.Errorf("runner: %w", err)
 	}
 	if progress != nil {
 		fmt.Fprintf(progress, "reprobox: snapshot of %d files, %s, in %s\n", files, human.Bytes(bytes), time.Since(start).Round(100*time.Millisecond))
 	}
-	p.snaps.byID[key] = path
-	return path, nil
+	p.snaps.byID[key] = src
+	return src, nil
 }
 
 // Close removes the plan's source snapshots.
@@ -76,48 +88,4 @@ func (p *Plan) Close() error {
 	err := os.RemoveAll(p.snaps.dir)
 	p.snaps.dir, p.snaps.byID = "", nil
 	return err
-}
-
-// mountOverlay mounts a writable overlay of lower at dir/src, with its upper
-// and work directories in dir, the root owned like lower's. It returns the
-// merged directory and the function that unmounts it.
-func mountOverlay(lower, dir string) (string, func() error, error) {
-	upper, work, merged := filepath.Join(dir, "upper"), filepath.Join(dir, "ovlwork"), filepath.Join(dir, "src")
-	st, err := os.Stat(lower)
-	if err != nil {
-		return "", nil, fmt.Errorf("runner: %w", err)
-	}
-	for _, d := range []string{upper, work, merged} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			return "", nil, fmt.Errorf("runner: %w", err)
-		}
-	}
-	sys := st.Sys().(*syscall.Stat_t)
-	if err := os.Chown(upper, int(sys.Uid), int(sys.Gid)); err != nil {
-		return "", nil, fmt.Errorf("runner: %w", err)
-	}
-	if err := os.Chmod(upper, st.Mode().Perm()); err != nil {
-		return "", nil, fmt.Errorf("runner: %w", err)
-	}
-	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work
-	if err := unix.Mount("overlay", merged, "overlay", unix.MS_NODEV|unix.MS_NOSUID, opts); err != nil {
-		return "", nil, fmt.Errorf("runner: mount the source overlay: %w", err)
-	}
-	unmount := func() error {
-		var err error
-		for i := 0; i < 20; i++ {
-			if err = unix.Unmount(merged, 0); err == nil || err == unix.EINVAL {
-				return nil
-			}
-			if err != unix.EBUSY {
-				break
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		if err := unix.Unmount(merged, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("runner: unmount %s: %w", merged, err)
-		}
-		return nil
-	}
-	return merged, unmount, nil
 }

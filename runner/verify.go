@@ -196,7 +196,11 @@ func (r *Runner) Verify(ctx context.Context, p *Plan, pub *published.Set, opts V
 		if stream != nil {
 			w = io.MultiWriter(stream, steps)
 		}
-		o, err := r.Build(ctx, p, p.Base, w)
+		var keep keepFunc
+		if opts.Repeats > 0 {
+			keep = keepForRepeat
+		}
+		o, err := r.build(ctx, p, p.Base, w, keep)
 		stop()
 		if err != nil {
 			return nil, err
@@ -321,8 +325,14 @@ func (r *Runner) Verify(ctx context.Context, p *Plan, pub *published.Set, opts V
 	return rep, nil
 }
 
+// keepForRepeat keeps a verify build's intermediates in its own directory
+// (Dir/intermediates): two builds are compared after both trees are gone.
+func keepForRepeat(ctx context.Context, o *Outcome) {
+	o.inter, o.interErr = scanIntermediates(ctx, o.treeDir(), newKeeper(filepath.Join(o.Dir, "intermediates")))
+}
+
 // localizeRepeat localizes each artifact in fresh (its hash in o) between the
-// first build and the repeat o, reading both trees in place.
+// first build and the repeat o, from the intermediates both kept.
 func localizeRepeat(ctx context.Context, p *Plan, first, o *Outcome, fresh map[string]string, locs map[string]*Localization, locErrs map[string]string) error {
 	if len(fresh) == 0 {
 		return nil
@@ -338,13 +348,14 @@ func localizeRepeat(ctx context.Context, p *Plan, first, o *Outcome, fresh map[s
 		}
 		return nil
 	}
-	a, err := scanIntermediates(ctx, filepath.Join(first.Dir, "upper"), nil)
-	if err != nil {
-		return fail(err)
+	a, b := first.inter, o.inter
+	for _, err := range []error{first.interErr, o.interErr} {
+		if err != nil {
+			return fail(err)
+		}
 	}
-	b, err := scanIntermediates(ctx, filepath.Join(o.Dir, "upper"), nil)
-	if err != nil {
-		return fail(err)
+	if a == nil || b == nil {
+		return fail(fmt.Errorf("runner: %w kept", ErrNoIntermediates))
 	}
 	for _, path := range slices.Sorted(maps.Keys(fresh)) {
 		j := slices.IndexFunc(first.Artifacts, func(x Artifact) bool { return x.Path == path })

@@ -38,7 +38,8 @@ type Job struct {
 	Source Source
 
 	// BuildPath is the absolute directory in the container where the source
-	// appears; it is also where Collect finds the build's tree.
+	// appears; it is also where Collect finds the build's tree. Empty means
+	// the job has no source (Source is then empty too).
 	BuildPath string
 
 	// FileOrdering is how directory listings beneath BuildPath are ordered:
@@ -55,8 +56,9 @@ type Job struct {
 	// environment, working directory, user, umask, capabilities, rlimits),
 	// hostname and domainname, namespaces, resources, seccomp, masked paths,
 	// and the mounts that need nothing from the host (proc, tmpfs, ...).
-	// Spec.Root.Path is ignored and the spec holds no bind mount of a host
-	// path: the backend adds the image's root, the source and Files. Every
+	// Spec.Root.Path is ignored (Spec.Root.Readonly is applied) and the spec
+	// holds no bind mount of a host path: the backend adds the image's root,
+	// then the spec's mounts in order, then Files, then the source. Every
 	// part of it is applied exactly as given; anything a backend cannot apply
 	// is an error wrapping errors.ErrUnsupported, never silently ignored.
 	Spec *specs.Spec
@@ -74,9 +76,11 @@ type Job struct {
 	DiskBytes int64
 
 	// Collect, when not nil, is called once after the job's process has
-	// exited (whatever its status) and before the backend removes anything,
+	// exited (whatever its status, but not when Run fails, as it does when
+	// ctx is done) and before the backend removes anything,
 	// with res and tree: a host directory holding the build's tree as the
-	// job left it (what was at BuildPath). The tree is controlled by the
+	// job left it (what was at BuildPath; "" for a job without a source),
+	// in the native order whatever FileOrdering says. The tree is controlled by the
 	// build: Collect must not follow links in it (package safefs). tree is
 	// valid only during the call. An error from Collect is returned by Run.
 	Collect func(ctx context.Context, res *Result, tree string) error

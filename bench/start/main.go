@@ -1,6 +1,8 @@
 // Command start measures how long a container running `true` takes from start
 // to exit with the libcontainer backend, in process and as a fresh process,
-// and with `runc run` on the same root filesystem and spec.
+// and with `runc run` on the same root filesystem and spec; and, in process,
+// a build's job: the same with a source snapshot overlaid at /build/src and
+// six generated files bind-mounted, as the runner's builds have.
 //
 // Run it as root:
 //
@@ -59,6 +61,15 @@ func main() {
 	}
 	defer cleanup()
 	stateDir, runcRoot := filepath.Join(tmp, "state"), filepath.Join(tmp, "runc-root")
+	src := filepath.Join(tmp, "src")
+	if err := os.MkdirAll(filepath.Join(src, "src"), 0o755); err != nil {
+		log.Fatal(err)
+	}
+	for _, f := range []string{"Cargo.toml", "Cargo.lock", "src/main.rs"} {
+		if err := os.WriteFile(filepath.Join(src, f), []byte(f+"\n"), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
 	// The variants take turns, so that load from elsewhere on the machine
 	// hits them alike.
 	times, err := measure(*n, []func(i int) error{
@@ -67,11 +78,12 @@ func main() {
 		func(i int) error {
 			return run(*runc, "--root", runcRoot, "run", "--bundle", bundle, fmt.Sprintf("bench-%d", i))
 		},
+		func(int) error { return runJob(stateDir, *rootfs, src) },
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	inProc, fresh, runcTimes := times[0], times[1], times[2]
+	inProc, fresh, runcTimes, job := times[0], times[1], times[2], times[3]
 	out, _ := exec.Command(*runc, "--version").Output()
 	fmt.Printf("start-to-exit of `true`, median of %d (min, max), after 2 warm-up runs each\n\n", *n)
 	fmt.Printf("| variant | median | min | max |\n|---|---|---|---|\n")
@@ -82,6 +94,7 @@ func main() {
 		{"libcontainer backend, in process (Backend.Run)", inProc},
 		{"libcontainer backend, fresh process (New + Run)", fresh},
 		{fmt.Sprintf("`runc run` (%s)", firstLine(out)), runcTimes},
+		{"libcontainer backend, in process, a build's job (source overlay, 6 files)", job},
 	} {
 		fmt.Printf("| %s | %s | %s | %s |\n", row.name, ms(median(row.times)), ms(row.times[0]), ms(row.times[len(row.times)-1]))
 	}
@@ -130,7 +143,30 @@ func runOnce(stateDir, rootfs string) error {
 	if err != nil {
 		return err
 	}
-	res, err := b.Run(context.Background(), &sandbox.Job{Spec: spec(rootfs)})
+	res, err := b.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, Spec: spec(rootfs)})
+	if err != nil {
+		return err
+	}
+	if !res.Success() {
+		return fmt.Errorf("true exited %d", res.ExitCode)
+	}
+	return nil
+}
+
+// runJob runs `true` as a build's job: the source snapshot src at
+// /build/src and the six files a build gets (user database, names, the
+// time shim's place).
+func runJob(stateDir, rootfs, src string) error {
+	b, err := libcontainer.New(libcontainer.Config{StateDir: stateDir})
+	if err != nil {
+		return err
+	}
+	job := &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, Spec: spec(rootfs),
+		Source: sandbox.Source{Dir: src}, BuildPath: "/build/src"}
+	for _, p := range []string{"/etc/passwd", "/etc/group", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/.reprobox/lib/time.so"} {
+		job.Files = append(job.Files, sandbox.File{Path: p, Mode: 0o644, Data: []byte(p + "\n")})
+	}
+	res, err := b.Run(context.Background(), job)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reprobox/reprobox/internal/atomicfile"
+	"github.com/reprobox/reprobox/internal/jsonout"
 	"github.com/reprobox/reprobox/policies"
 	"github.com/reprobox/reprobox/runner"
 )
@@ -242,10 +244,10 @@ func runBisect(cmd *cobra.Command, args []string, f *bisectFlags) error {
 	}
 	if f.jsonOut != "" {
 		var js bytes.Buffer
-		if err := runner.WriteJSON(&js, rep); err != nil {
+		if err := jsonout.Write(&js, rep); err != nil {
 			return err
 		}
-		if err := writeFileAtomic(f.jsonOut, js.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(f.jsonOut, js.Bytes(), 0o644); err != nil {
 			return err
 		}
 	}

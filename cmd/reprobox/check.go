@@ -1,17 +1,15 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/reprobox/reprobox/internal/atomicfile"
 	"github.com/reprobox/reprobox/internal/human"
 	"github.com/reprobox/reprobox/policies"
 	"github.com/reprobox/reprobox/runner"
@@ -102,33 +100,15 @@ stderr; every build is killed and everything the check made removed).`,
 			stderr := cmd.ErrOrStderr()
 			fmt.Fprintf(stderr, "reprobox: checking %s in %s, varying %s (seed %d, %d job(s))\n",
 				plan.Project, plan.Image.Reference(), strings.Join(names, ","), seed, jobs)
-			tmpOut, err := runner.NewOutTemp(f.out)
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(tmpOut)
-			rep, err := r.Check(ctx, plan, runner.CheckOptions{
+			rep, js, err := r.CheckTo(ctx, plan, runner.CheckOptions{
 				Vary: names, Seed: seed, Jobs: jobs, Repeats: repeats, Progress: stderr, EvidenceLines: evidence,
-				ProgressEvery: progressEvery(f.progress), NoIntermediates: noInter,
-			}, tmpOut)
+				ProgressEvery: progressEvery(f.progress), NoIntermediates: noInter, Timings: timings,
+			}, f.out)
 			if err != nil {
-				return err
-			}
-			if !timings {
-				rep.Timings = nil
-			}
-			var js bytes.Buffer
-			if err := runner.WriteJSON(&js, rep); err != nil {
-				return err
-			}
-			if err := os.WriteFile(filepath.Join(tmpOut, "report.json"), js.Bytes(), 0o644); err != nil {
-				return err
-			}
-			if err := runner.PublishDir(tmpOut, f.out); err != nil {
 				return err
 			}
 			if jsonOut != "" {
-				if err := writeFileAtomic(jsonOut, js.Bytes()); err != nil {
+				if err := atomicfile.WriteFile(jsonOut, js, 0o644); err != nil {
 					return err
 				}
 			}
@@ -201,14 +181,6 @@ func printCheck(w io.Writer, rep *runner.CheckReport, out string) {
 			in.Builds, human.Bytes(in.TreeBytes), human.Bytes(in.KeptBytes), human.Bytes(in.CopiedBytes))
 	}
 	fmt.Fprintf(w, "\nartifacts and report.json kept in %s\n", out)
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // progressEvery is CheckOptions.ProgressEvery for --progress: 0 turns the

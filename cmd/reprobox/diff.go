@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprobox/reprobox/diff"
+	"github.com/reprobox/reprobox/internal/atomicfile"
 )
 
 func init() { subcommands = append(subcommands, newDiffCmd) }
@@ -121,7 +122,7 @@ func runDiff(ctx context.Context, stdout io.Writer, o diffOptions) error {
 		return err
 	}
 	if o.html != "" {
-		if err := writeReportFile(o.html, rep.WriteHTML); err != nil {
+		if err := atomicfile.Write(o.html, 0o644, rep.WriteHTML); err != nil {
 			return fmt.Errorf("diff: writing HTML report: %w", err)
 		}
 	}
@@ -137,26 +138,4 @@ func runDiff(ctx context.Context, stdout io.Writer, o diffOptions) error {
 		return &exitError{code: exitUnreproducible}
 	}
 	return nil
-}
-
-// writeReportFile writes a file through a temporary file in the same directory,
-// so that a reader never sees half a report.
-func writeReportFile(name string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(name), ".reprobox-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := write(f); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), name)
 }

@@ -12,6 +12,9 @@ import (
 	"runtime"
 	"strings"
 
+	"github.com/reprobox/reprobox/internal/atomicfile"
+	"github.com/reprobox/reprobox/internal/jsonout"
+
 	"github.com/spf13/cobra"
 
 	"github.com/reprobox/reprobox/runner"
@@ -190,7 +193,7 @@ func runExperiment(ctx context.Context, cmd *cobra.Command, o experimentOptions)
 		"results.csv": res.WriteCSV,
 		"summary.csv": res.WriteSummaryCSV,
 		"results.json": func(w io.Writer) error {
-			return runner.WriteJSON(w, res)
+			return jsonout.Write(w, res)
 		},
 	}
 	for name, write := range files {
@@ -198,7 +201,7 @@ func runExperiment(ctx context.Context, cmd *cobra.Command, o experimentOptions)
 		if err := write(&b); err != nil {
 			return err
 		}
-		if err := runner.WriteFileAtomic(filepath.Join(o.out, name), b.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(o.out, name), b.Bytes(), 0o644); err != nil {
 			return err
 		}
 	}
@@ -207,7 +210,7 @@ func runExperiment(ctx context.Context, cmd *cobra.Command, o experimentOptions)
 		if err := runner.WriteExperimentHTML(ctx, &b, e, res, runner.BlobsDir(o.out), o.htmlCell); err != nil {
 			return err
 		}
-		if err := runner.WriteFileAtomic(o.html, b.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(o.html, b.Bytes(), 0o644); err != nil {
 			return err
 		}
 	}
@@ -216,7 +219,7 @@ func runExperiment(ctx context.Context, cmd *cobra.Command, o experimentOptions)
 		if err := runner.WriteExperimentJUnit(&b, res); err != nil {
 			return err
 		}
-		if err := runner.WriteFileAtomic(o.junit, b.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(o.junit, b.Bytes(), 0o644); err != nil {
 			return err
 		}
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/reprobox/reprobox/images"
 	"github.com/reprobox/reprobox/internal/human"
+	"github.com/reprobox/reprobox/internal/jsonout"
 )
 
 func init() { subcommands = append(subcommands, newImageCmd) }
@@ -241,7 +241,7 @@ func runImageLs(stdout io.Writer, dir string, asJSON bool) error {
 		sums = append(sums, summarize(img))
 	}
 	if asJSON {
-		return writeJSON(stdout, sums)
+		return jsonout.Write(stdout, sums)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tDIGEST\tSIZE\tCREATED")
@@ -285,7 +285,7 @@ func runImageInspect(stdout io.Writer, dir, ref string, asJSON bool) error {
 		return err
 	}
 	if asJSON {
-		return writeJSON(stdout, map[string]any{
+		return jsonout.Write(stdout, map[string]any{
 			"name":      img.Name,
 			"digest":    img.Digest,
 			"reference": img.Reference().String(),
@@ -366,29 +366,5 @@ func runImageRm(stdout io.Writer, dir, ref string) error {
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, "removed %s\n", ref)
-	return err
-}
-
-// writeJSON prints v as indented JSON with the keys of every object sorted,
-// whatever the order of struct fields.
-func writeJSON(w io.Writer, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var generic any
-	if err := dec.Decode(&generic); err != nil {
-		return err
-	}
-	var out bytes.Buffer
-	enc := json.NewEncoder(&out)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(generic); err != nil {
-		return err
-	}
-	_, err = w.Write(out.Bytes())
 	return err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/reprobox/reprobox/images"
+	"github.com/reprobox/reprobox/internal/atomicfile"
 	"github.com/reprobox/reprobox/runner"
 )
 
@@ -89,7 +90,7 @@ func runInit(ctx context.Context, cmd *cobra.Command, dir, image string, force b
 		return err
 	}
 	if force {
-		err = writeFileAtomic(path, data)
+		err = atomicfile.WriteFile(path, data, 0o644)
 	} else {
 		err = writeNew(path, data)
 	}

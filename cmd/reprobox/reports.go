@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 
+	"github.com/reprobox/reprobox/internal/atomicfile"
+
 	"github.com/spf13/cobra"
 
 	"github.com/reprobox/reprobox/runner"
@@ -34,7 +36,7 @@ func (r *reportFlags) write(html, junit func(io.Writer) error) error {
 		if err := x.write(&b); err != nil {
 			return err
 		}
-		if err := runner.WriteFileAtomic(x.path, b.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(x.path, b.Bytes(), 0o644); err != nil {
 			return err
 		}
 	}

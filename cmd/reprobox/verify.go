@@ -15,7 +15,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reprobox/reprobox/internal/atomicfile"
 	"github.com/reprobox/reprobox/internal/attest"
+	"github.com/reprobox/reprobox/internal/jsonout"
 	"github.com/reprobox/reprobox/internal/published"
 	"github.com/reprobox/reprobox/runner"
 )
@@ -194,14 +196,14 @@ func runVerify(ctx context.Context, cmd *cobra.Command, f *verifyFlags, args []s
 		return &exitError{exitUnreproducible}
 	}
 	var js bytes.Buffer
-	if err := runner.WriteJSON(&js, rep); err != nil {
+	if err := jsonout.Write(&js, rep); err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(f.project.out, "verify.json"), js.Bytes(), 0o644); err != nil {
 		return err
 	}
 	if f.jsonOut != "" {
-		if err := writeFileAtomic(f.jsonOut, js.Bytes()); err != nil {
+		if err := atomicfile.WriteFile(f.jsonOut, js.Bytes(), 0o644); err != nil {
 			return err
 		}
 	}
@@ -275,7 +277,7 @@ func writeAttestation(ctx context.Context, key ed25519.PrivateKey, path string, 
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, data)
+	return atomicfile.WriteFile(path, data, 0o644)
 }
 
 // printVerify writes one line per artifact, the diffs, and the verdict.

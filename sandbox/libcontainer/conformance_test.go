@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/reprobox/reprobox/policies"
+	"github.com/reprobox/reprobox/sandbox"
 	"github.com/reprobox/reprobox/sandbox/sandboxtest"
 )
 
@@ -16,5 +17,5 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sandboxtest.Run(t, newBackend(t), sandboxtest.Env{Rootfs: rootfs, TimeShim: shim})
+	sandboxtest.Run(t, newBackend(t), sandboxtest.Env{Image: sandbox.Image{Rootfs: rootfs}, TimeShim: shim})
 }

@@ -60,12 +60,9 @@ func buildJob(t *testing.T, rootfs, id, script string, lim policies.Limits, file
 	}
 	s := policies.Normalized(policies.DefaultSourceDateEpoch)
 	s.Clock = 0 // no time shim: not what these tests are about
-	dir := t.TempDir()
-	src, support := filepath.Join(dir, "src"), filepath.Join(dir, "support")
-	for _, d := range []string{src, support} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	for _, f := range files {
 		data, err := os.ReadFile(filepath.Join("testdata", f))
@@ -79,8 +76,8 @@ func buildJob(t *testing.T, rootfs, id, script string, lim policies.Limits, file
 	if err := os.Chown(src, int(s.UID), int(s.GID)); err != nil {
 		t.Fatal(err)
 	}
-	spec, pers, err := policies.Render(s, policies.Host{
-		Rootfs: rootfs, Source: src, Support: support, Limits: lim,
+	spec, files2, pers, err := policies.Render(s, policies.Host{
+		Rootfs: rootfs, Limits: lim,
 		Args: []string{"/bin/sh", "-c", script},
 	})
 	if err != nil {
@@ -90,7 +87,12 @@ func buildJob(t *testing.T, rootfs, id, script string, lim policies.Limits, file
 		spec.Linux.Seccomp = nil
 		spec.Linux.Resources.CPU.Quota, spec.Linux.Resources.CPU.Period = nil, nil
 	}
-	return &sandbox.Job{ID: id, Spec: spec, Personality: pers}
+	job := &sandbox.Job{ID: id, Image: sandbox.Image{Rootfs: rootfs}, Source: sandbox.Source{Dir: src},
+		BuildPath: s.BuildPath, Spec: spec, Personality: pers}
+	for _, f := range files2 {
+		job.Files = append(job.Files, sandbox.File{Path: f.Path, Mode: f.Mode, Data: f.Data})
+	}
+	return job
 }
 
 // TestAttackSyscalls compiles and runs, inside a build, a program that tries

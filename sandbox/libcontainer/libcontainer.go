@@ -6,9 +6,14 @@
 // (the nsenter package) and root. Importing it locks the main goroutine to the
 // main thread for the life of the program (see the init function for why).
 //
-// Each run gets a private overlay of the job's root filesystem, so the image
-// directory is never written, and a cgroup /reprobox/<id> in every cgroup
-// hierarchy (cgroupfs driver, no systemd). Everything a run makes is removed
+// Each run gets a private overlay of the image's root filesystem
+// (Job.Image.Rootfs), so the image directory is never written, a private
+// writable overlay of the source snapshot (Job.Source.Dir) bind-mounted at the
+// build path, with disorderfs over it for the "reverse" file ordering, the
+// job's files written into the run's directory and bind-mounted read-only,
+// and a cgroup /reprobox/<id> in every cgroup hierarchy (cgroupfs driver, no
+// systemd). A disk watchdog (Job.DiskBytes) measures both overlays' upper
+// directories. Everything a run makes is removed
 // when Run returns. If the process calling Run dies without returning (SIGKILL),
 // its container keeps running (libcontainer's parent-death signal does not
 // reach the container's init) until the next [New] with the same state
@@ -44,6 +49,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,9 +59,11 @@ import (
 	"github.com/opencontainers/runc/libcontainer/configs"
 	// Joins the namespaces in the re-executed init, before the Go runtime starts.
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/reprobox/reprobox/sandbox"
+	"github.com/reprobox/reprobox/sandbox/internal/diskwatch"
 )
 
 func init() {
@@ -223,10 +231,23 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 		}
 	}()
 
-	if err := r.mountOverlay(job.Spec.Root.Path); err != nil {
+	if err := r.mountOverlay(job.Image.Rootfs); err != nil {
 		return nil, err
 	}
-	config, proc, err := convert(job, id, r.rootfs(), cgroupPath(id))
+	mounts, err := r.writeFiles(job.Files)
+	if err != nil {
+		return nil, err
+	}
+	watched := []string{r.upper()}
+	if job.BuildPath != "" {
+		src, err := r.mountSource(ctx, job)
+		if err != nil {
+			return nil, err
+		}
+		mounts = append(mounts, specs.Mount{Destination: job.BuildPath, Type: "bind", Source: src, Options: []string{"bind", "rw", "nosuid", "nodev"}})
+		watched = append(watched, r.srcUpper())
+	}
+	config, proc, err := convert(job, id, r.rootfs(), cgroupPath(id), mounts)
 	if err != nil {
 		return nil, err
 	}
@@ -254,8 +275,19 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 		proc.Stderr = out.stderr
 	}
 
+	// The disk watchdog kills the job through runCtx; ctx itself stays
+	// the caller's.
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var diskFull atomic.Bool
+	endWatch := diskwatch.Watch(runCtx, job.DiskBytes, func(used int64) {
+		b.log.Debug("killing container: disk limit", "id", id, "used", used, "limit", job.DiskBytes)
+		diskFull.Store(true)
+		stopRun()
+	}, watched...)
 	b.log.Debug("starting container", "id", id, "args", proc.Args)
-	res, err = b.start(ctx, container, proc, out)
+	res, err = b.start(runCtx, container, proc, out)
+	endWatch()
 	if err == nil {
 		// Read before the cgroup goes.
 		if res.OOMKilled, err = oomKilled(id); err != nil {
@@ -278,6 +310,17 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("killed: %w", context.Cause(ctx))
+	}
+	// What the job wrote after the watchdog's last look counts too.
+	res.DiskExceeded = diskFull.Load() || job.DiskBytes > 0 && diskwatch.Usage(watched...) > job.DiskBytes
+	if job.Collect != nil {
+		tree := ""
+		if job.BuildPath != "" {
+			tree = r.srcMerged()
+		}
+		if err := job.Collect(ctx, res, tree); err != nil {
+			return nil, fmt.Errorf("collect: %w", err)
+		}
 	}
 	return res, nil
 }

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -201,7 +203,7 @@ func TestExitStatus(t *testing.T) {
 		{"killed", noPID, 137, 9},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res, _, stderr := runJob(t, b, &sandbox.Job{ID: "exit-" + tc.name, Spec: tc.spec})
+			res, _, stderr := runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "exit-" + tc.name, Spec: tc.spec})
 			if res.ExitCode != tc.code || res.Signal != tc.signal {
 				t.Errorf("got exit %d signal %d, want %d %d; stderr: %s", res.ExitCode, res.Signal, tc.code, tc.signal, stderr)
 			}
@@ -219,14 +221,14 @@ func TestOutput(t *testing.T) {
 	rootfs := testRootfs(t)
 	b := newBackend(t)
 	spec := sh(rootfs, "echo out; echo err >&2; echo out2")
-	_, stdout, stderr := runJob(t, b, &sandbox.Job{ID: "output", Spec: spec})
+	_, stdout, stderr := runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "output", Spec: spec})
 	if stdout != "out\nout2\n" || stderr != "err\n" {
 		t.Errorf("stdout %q stderr %q", stdout, stderr)
 	}
 
 	// One writer for both streams gets both, in order.
 	var both bytes.Buffer
-	res, err := b.Run(context.Background(), &sandbox.Job{Spec: spec, Stdout: &both, Stderr: &both})
+	res, err := b.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, Spec: spec, Stdout: &both, Stderr: &both})
 	if err != nil || !res.Success() {
 		t.Fatal(res, err)
 	}
@@ -235,24 +237,24 @@ func TestOutput(t *testing.T) {
 	}
 
 	// Nil writers discard; a large output does not block.
-	res, err = b.Run(context.Background(), &sandbox.Job{Spec: sh(rootfs, "head -c 10000000 /dev/zero; head -c 10000000 /dev/zero >&2")})
+	res, err = b.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, Spec: sh(rootfs, "head -c 10000000 /dev/zero; head -c 10000000 /dev/zero >&2")})
 	if err != nil || !res.Success() {
 		t.Fatal(res, err)
 	}
 	var n countWriter
-	res, err = b.Run(context.Background(), &sandbox.Job{Spec: sh(rootfs, "head -c 10000000 /dev/zero"), Stdout: &n})
+	res, err = b.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, Spec: sh(rootfs, "head -c 10000000 /dev/zero"), Stdout: &n})
 	if err != nil || !res.Success() || n != 10000000 {
 		t.Fatal(res, err, n)
 	}
 
 	// Stdin is /dev/null.
-	_, stdout, _ = runJob(t, b, &sandbox.Job{ID: "stdin", Spec: sh(rootfs, "cat; readlink /proc/self/fd/0")})
+	_, stdout, _ = runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "stdin", Spec: sh(rootfs, "cat; readlink /proc/self/fd/0")})
 	if stdout != "/dev/null\n" {
 		t.Errorf("stdin: %q", stdout)
 	}
 
 	// A writer that fails is an error, and does not block the container.
-	_, err = b.Run(context.Background(), &sandbox.Job{ID: "bad-writer", Spec: sh(rootfs, "head -c 10000000 /dev/zero"), Stdout: failWriter{}})
+	_, err = b.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "bad-writer", Spec: sh(rootfs, "head -c 10000000 /dev/zero"), Stdout: failWriter{}})
 	if !errors.Is(err, errWrite) {
 		t.Errorf("failing writer: got %v", err)
 	}
@@ -283,7 +285,7 @@ func TestProcessSettings(t *testing.T) {
 	spec.Process.User = specs.User{UID: 1234, GID: 2345, AdditionalGids: []uint32{5, 3456}, Umask: ptr(uint32(0o027))}
 	spec.Process.Cwd = "/usr/share"
 	spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 512, Soft: 256}}
-	_, stdout, stderr := runJob(t, b, &sandbox.Job{ID: "settings", Spec: spec})
+	_, stdout, stderr := runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "settings", Spec: spec})
 	want := "builder\nexample.test\n1234\n2345\n2345 5 3456\n0027\n/usr/share\n" +
 		"CapEff:\t0000000000000000\nCapBnd:\t0000000020000420\nNoNewPrivs:\t1\n"
 	got, _, _ := strings.Cut(stdout, "Max open files")
@@ -303,7 +305,7 @@ func TestEnvExact(t *testing.T) {
 	env := []string{"HOME=/nowhere", "Z=last", "A=first", "PATH=/bin", "EMPTY=", "SPACES=a b  c"}
 	spec := testSpec(rootfs, "/bin/cat", "/proc/self/environ")
 	spec.Process.Env = env
-	_, stdout, _ := runJob(t, b, &sandbox.Job{ID: "env", Spec: spec})
+	_, stdout, _ := runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "env", Spec: spec})
 	if got := strings.Split(strings.TrimSuffix(stdout, "\x00"), "\x00"); strings.Join(got, "\n") != strings.Join(env, "\n") {
 		t.Errorf("environment\n%q\nwant\n%q", got, env)
 	}
@@ -343,7 +345,7 @@ func TestRootfs(t *testing.T) {
 		mkdir /var/new-dir; chmod 700 /usr; touch /bin/true
 		stat -c '%a %u %g' /`)
 	spec.Root.Readonly = false
-	res, stdout, stderr := runJob(t, b, &sandbox.Job{ID: "rootfs-rw", Spec: spec})
+	res, stdout, stderr := runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "rootfs-rw", Spec: spec})
 	if !res.Success() {
 		t.Fatalf("%+v %s", res, stderr)
 	}
@@ -361,7 +363,7 @@ func TestRootfs(t *testing.T) {
 
 	// Read-only root, writable tmpfs /tmp.
 	spec = sh(rootfs, `touch /x 2>&1; echo $?; touch /tmp/x && echo tmp ok; grep ' /tmp ' /proc/mounts | cut -d' ' -f3`)
-	_, stdout, _ = runJob(t, b, &sandbox.Job{ID: "rootfs-ro", Spec: spec})
+	_, stdout, _ = runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "rootfs-ro", Spec: spec})
 	if want := "touch: cannot touch '/x': Read-only file system\n1\ntmp ok\ntmpfs\n"; stdout != want {
 		t.Errorf("got %q, want %q", stdout, want)
 	}
@@ -374,7 +376,7 @@ func TestMaskedAndReadonlyPaths(t *testing.T) {
 	rootfs := testRootfs(t)
 	b := newBackend(t)
 	spec := sh(rootfs, `wc -c < /proc/keys; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null; echo $?`)
-	_, stdout, _ := runJob(t, b, &sandbox.Job{ID: "masked", Spec: spec})
+	_, stdout, _ := runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "masked", Spec: spec})
 	if stdout != "0\n0\n1\n" && stdout != "0\n0\n2\n" {
 		t.Errorf("got %q", stdout)
 	}
@@ -391,7 +393,7 @@ func TestNetwork(t *testing.T) {
 		(exec 3<>/dev/tcp/127.0.0.1/9) 2>&1 | sed 's/.*: //' | sort -u
 		(exec 3<>/dev/tcp/1.1.1.1/80) 2>&1 | sed 's/.*: //' | sort -u
 		cat /proc/net/route | wc -l`)
-	_, stdout, stderr := runJob(t, b, &sandbox.Job{ID: "network", Spec: spec})
+	_, stdout, stderr := runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "network", Spec: spec})
 	if want := "lo\nlo\nConnection refused\nNetwork is unreachable\n1\n"; stdout != want {
 		t.Errorf("got %q, want %q; stderr %s", stdout, want, stderr)
 	}
@@ -409,7 +411,7 @@ func TestResources(t *testing.T) {
 		Memory: &specs.LinuxMemory{Limit: ptr(int64(256 << 20))},
 		Pids:   &specs.LinuxPids{Limit: ptr(int64(5))},
 	}
-	_, stdout, stderr := runJob(t, b, &sandbox.Job{ID: "resources", Spec: spec})
+	_, stdout, stderr := runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "resources", Spec: spec})
 	lines := strings.Split(stdout, "\n")
 	if len(lines) < 5 || lines[0] != "1" || lines[1] != "1" || lines[2] != "268435456" || lines[3] != "5" || lines[4] == "0" {
 		t.Errorf("got %q; stderr %s", stdout, stderr)
@@ -427,7 +429,7 @@ func TestPersonality(t *testing.T) {
 		if edit != nil {
 			edit(spec)
 		}
-		_, stdout, _ := runJob(t, b, &sandbox.Job{ID: id, Spec: spec, Personality: pers})
+		_, stdout, _ := runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: id, Spec: spec, Personality: pers})
 		f := strings.Fields(stdout)
 		if len(f) != 4 {
 			t.Fatalf("probe output %q", stdout)
@@ -488,7 +490,7 @@ func TestCancel(t *testing.T) {
 			ctx, cancel := context.WithTimeoutCause(context.Background(), time.Second, errStop)
 			defer cancel()
 			t0 := time.Now()
-			res, err := b.Run(ctx, &sandbox.Job{ID: id, Spec: spec})
+			res, err := b.Run(ctx, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: id, Spec: spec})
 			if !errors.Is(err, errStop) || res != nil {
 				t.Fatalf("got %v, %v; want an error wrapping %v", res, err, errStop)
 			}
@@ -508,7 +510,7 @@ func TestCancel(t *testing.T) {
 	// A context done before Run starts anything.
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(errStop)
-	if _, err := b.Run(ctx, &sandbox.Job{ID: "cancel-early", Spec: testSpec(rootfs, "true")}); !errors.Is(err, errStop) {
+	if _, err := b.Run(ctx, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "cancel-early", Spec: testSpec(rootfs, "true")}); !errors.Is(err, errStop) {
 		t.Errorf("got %v", err)
 	}
 }
@@ -520,7 +522,7 @@ func TestNoPIDNamespaceLeftovers(t *testing.T) {
 	b := newBackend(t)
 	spec := sh(rootfs, "sleep 1000 >/dev/null & echo $!")
 	spec.Linux.Namespaces = spec.Linux.Namespaces[1:]
-	_, stdout, _ := runJob(t, b, &sandbox.Job{ID: "nopid-bg", Spec: spec})
+	_, stdout, _ := runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "nopid-bg", Spec: spec})
 	pid, err := strconv.Atoi(strings.TrimSpace(stdout))
 	if err != nil {
 		t.Fatal(stdout)
@@ -543,7 +545,7 @@ func TestStartErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := "missing-" + tc.name
-			_, err := b.Run(context.Background(), &sandbox.Job{ID: id, Spec: testSpec(rootfs, tc.arg0)})
+			_, err := b.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: id, Spec: testSpec(rootfs, tc.arg0)})
 			if !errors.Is(err, exec.ErrNotFound) || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("got %v, want an exec.ErrNotFound saying %s", err, tc.want)
 			}
@@ -552,8 +554,8 @@ func TestStartErrors(t *testing.T) {
 		})
 	}
 
-	spec := testSpec(filepath.Join(t.TempDir(), "missing"), "true")
-	_, err := b.Run(context.Background(), &sandbox.Job{ID: "bad-rootfs", Spec: spec})
+	missing := filepath.Join(t.TempDir(), "missing")
+	_, err := b.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: missing}, ID: "bad-rootfs", Spec: testSpec(missing, "true")})
 	if err == nil || !strings.Contains(err.Error(), "no such file") {
 		t.Errorf("missing rootfs: got %v", err)
 	}
@@ -608,13 +610,13 @@ func TestUnsupported(t *testing.T) {
 			}
 			spec := testSpec("/nonexistent", "true")
 			tc.edit(spec)
-			_, err := b.Run(context.Background(), &sandbox.Job{ID: "unsupported", Spec: spec})
+			_, err := b.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: "/nonexistent"}, ID: "unsupported", Spec: spec})
 			if !errors.Is(err, errors.ErrUnsupported) {
 				t.Errorf("got %v, want an error wrapping errors.ErrUnsupported", err)
 			}
 		})
 	}
-	_, err = b.Run(context.Background(), &sandbox.Job{Spec: testSpec("/", "true"), Personality: 0x8})
+	_, err = b.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: "/"}, Spec: testSpec("/", "true"), Personality: 0x8})
 	if err == nil || errors.Is(err, errors.ErrUnsupported) {
 		t.Errorf("personality with domain bits: got %v", err)
 	}
@@ -626,7 +628,7 @@ func TestSpecNotModified(t *testing.T) {
 	spec := sh(rootfs, "true")
 	spec.Linux.Personality = &specs.LinuxPersonality{Domain: specs.PerLinux, Flags: []specs.LinuxPersonalityFlag{"UNAME26"}}
 	before, _ := json.Marshal(spec)
-	runJob(t, b, &sandbox.Job{ID: "unmodified", Spec: spec})
+	runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "unmodified", Spec: spec})
 	if after, _ := json.Marshal(spec); !bytes.Equal(before, after) {
 		t.Errorf("spec changed:\n%s\n%s", before, after)
 	}
@@ -644,7 +646,7 @@ func TestConcurrent(t *testing.T) {
 			spec := sh(rootfs, "cat /proc/sys/kernel/hostname; echo $X >&2; sleep 0.2")
 			spec.Hostname = id
 			spec.Process.Env = append(spec.Process.Env, "X="+id)
-			res, stdout, stderr := runJob(t, b, &sandbox.Job{ID: id, Spec: spec})
+			res, stdout, stderr := runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: id, Spec: spec})
 			if !res.Success() || stdout != id+"\n" || stderr != id+"\n" {
 				t.Errorf("%s: %+v %q %q", id, res, stdout, stderr)
 			}
@@ -656,11 +658,11 @@ func TestConcurrent(t *testing.T) {
 	started := make(chan struct{})
 	done := make(chan error)
 	go func() {
-		_, err := b.Run(context.Background(), &sandbox.Job{ID: "twice", Spec: sh(rootfs, "echo up; sleep 1"), Stdout: signalWriter(started)})
+		_, err := b.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "twice", Spec: sh(rootfs, "echo up; sleep 1"), Stdout: signalWriter(started)})
 		done <- err
 	}()
 	<-started
-	if _, err := b.Run(context.Background(), &sandbox.Job{ID: "twice", Spec: testSpec(rootfs, "true")}); !errors.Is(err, fs.ErrExist) {
+	if _, err := b.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "twice", Spec: testSpec(rootfs, "true")}); !errors.Is(err, fs.ErrExist) {
 		t.Errorf("second run with the same id: got %v", err)
 	}
 	if err := <-done; err != nil {
@@ -693,7 +695,11 @@ func helperMain() {
 		return
 	}
 	spec := sh(rootfs, "echo ready; exec sleep 1000")
-	_, err = b.Run(context.Background(), &sandbox.Job{ID: id, Spec: spec, Stdout: os.Stdout, Stderr: os.Stderr})
+	// A build's job: the source overlay, disorderfs over it and a file,
+	// all to be removed by the next New.
+	_, err = b.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: id, Spec: spec, Stdout: os.Stdout, Stderr: os.Stderr,
+		Source: sandbox.Source{Dir: os.Getenv("HELPER_SRC")}, BuildPath: "/build/src", FileOrdering: "reverse",
+		Files: []sandbox.File{{Path: "/etc/hostname", Mode: 0o644, Data: []byte("stale\n")}}})
 	fmt.Fprintln(os.Stderr, "helper run returned:", err)
 }
 
@@ -702,7 +708,10 @@ func TestStaleState(t *testing.T) {
 	stateDir := t.TempDir()
 	const id = "stale"
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), helperEnv+"="+stateDir, "REPROBOX_TEST_ROOTFS="+rootfs, "HELPER_ID="+id)
+	if _, err := exec.LookPath("disorderfs"); err != nil {
+		testenv.Skip(t, "no disorderfs (apt-get install disorderfs): the stale run's FUSE mount is part of the test")
+	}
+	cmd.Env = append(os.Environ(), helperEnv+"="+stateDir, "REPROBOX_TEST_ROOTFS="+rootfs, "HELPER_ID="+id, "HELPER_SRC="+t.TempDir())
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -724,6 +733,11 @@ func TestStaleState(t *testing.T) {
 	}
 	if left, _ := b.Leftovers(id); len(left) == 0 {
 		t.Fatal("a live run has no state")
+	}
+	mounts, _ := mountsUnder(stateDir)
+	if !slices.ContainsFunc(mounts, func(m string) bool { return strings.HasSuffix(m, "/src/reverse") }) ||
+		!slices.ContainsFunc(mounts, func(m string) bool { return strings.HasSuffix(m, "/src/merged") }) {
+		t.Fatalf("the live run lacks its source overlay or disorderfs mount: %v", mounts)
 	}
 
 	cmd.Process.Kill()
@@ -747,8 +761,19 @@ func TestStaleState(t *testing.T) {
 	if out, _ := exec.Command("pgrep", "-f", "^sleep 1000$").Output(); len(out) > 0 {
 		t.Errorf("sleep processes left: %s", out)
 	}
+	for i := 0; ; i++ {
+		out, _ := exec.Command("pgrep", "-f", "disorderfs.*"+regexp.QuoteMeta(stateDir)).Output()
+		if len(out) == 0 {
+			break
+		}
+		if i == 50 {
+			t.Errorf("disorderfs left running: %s", out)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	// The id can be used again.
-	runJob(t, b, &sandbox.Job{ID: id, Spec: testSpec(rootfs, "true")})
+	runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: id, Spec: testSpec(rootfs, "true")})
 }
 
 func TestUserNamespace(t *testing.T) {
@@ -758,7 +783,7 @@ func TestUserNamespace(t *testing.T) {
 	spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
 	spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
 	spec.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
-	_, stdout, stderr := runJob(t, b, &sandbox.Job{ID: "userns", Spec: spec})
+	_, stdout, stderr := runJob(t, b, &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "userns", Spec: spec})
 	if f := strings.Fields(stdout); strings.Join(f, " ") != "0 0 100000 65536 nobody 755 tmp ok" {
 		t.Errorf("got %q; stderr %s", stdout, stderr)
 	}
@@ -773,7 +798,7 @@ func TestUserNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = b2.Run(context.Background(), &sandbox.Job{ID: "userns-private", Spec: spec})
+	_, err = b2.Run(context.Background(), &sandbox.Job{Image: sandbox.Image{Rootfs: rootfs}, ID: "userns-private", Spec: spec})
 	if err == nil || !strings.Contains(err.Error(), "cannot reach the state directory") {
 		t.Errorf("got %v", err)
 	}

@@ -72,13 +72,6 @@ func checkJob(job *sandbox.Job) error {
 	switch {
 	case spec == nil:
 		return errors.New("no spec")
-	case spec.Root == nil || spec.Root.Path == "":
-		return errors.New("spec has no root.path")
-	case !filepath.IsAbs(spec.Root.Path):
-		// Relative paths are relative to a bundle directory, and there is none.
-		return fmt.Errorf("root.path %q is not absolute", spec.Root.Path)
-	case strings.ContainsAny(spec.Root.Path, ",:\\"):
-		return unsupported("root.path %q (a comma, colon or backslash cannot be given to overlayfs)", spec.Root.Path)
 	case spec.Process == nil:
 		return errors.New("spec has no process")
 	case len(spec.Process.Args) == 0:
@@ -89,6 +82,9 @@ func checkJob(job *sandbox.Job) error {
 		return unsupported("a spec for another platform (windows, solaris, vm or zos section)")
 	case spec.Linux == nil:
 		return unsupported("a spec without a linux section (a private mount namespace is required)")
+	}
+	if err := checkData(job); err != nil {
+		return err
 	}
 	if job.Personality&^allPersonalityFlags != 0 {
 		return fmt.Errorf("personality %#x has bits that are not personality flags", job.Personality)
@@ -282,14 +278,19 @@ func appArmorEnabled() bool {
 }
 
 // convert turns a checked job into a libcontainer config and init process. The
-// container's root is rootfs instead of job.Spec.Root.Path, its cgroup is
-// cgroupPath, and its personality is PER_LINUX (or PER_LINUX32) with the flags
-// of job.Personality and the spec. job.Spec is not modified.
-func convert(job *sandbox.Job, id, rootfs, cgroupPath string) (*configs.Config, *lc.Process, error) {
+// container's root is rootfs (job.Spec.Root.Path is ignored), mounts follow
+// the spec's, its cgroup is cgroupPath, and its personality is PER_LINUX (or
+// PER_LINUX32) with the flags of job.Personality and the spec. job.Spec is not
+// modified.
+func convert(job *sandbox.Job, id, rootfs, cgroupPath string, mounts []specs.Mount) (*configs.Config, *lc.Process, error) {
 	spec := *job.Spec
-	root := *spec.Root
+	var root specs.Root
+	if spec.Root != nil {
+		root = *spec.Root
+	}
 	root.Path = rootfs
 	spec.Root = &root
+	spec.Mounts = append(slices.Clip(spec.Mounts), mounts...)
 	linux := *spec.Linux
 	linux.CgroupsPath = cgroupPath
 	domain, flags := configs.PerLinux, job.Personality

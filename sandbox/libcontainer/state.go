@@ -1,11 +1,13 @@
 package libcontainer
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,6 +28,15 @@ import (
 //	<StateDir>/runs/<id>/upper      overlay upper directory
 //	<StateDir>/runs/<id>/work       overlay work directory
 //	<StateDir>/runs/<id>/rootfs     overlay mount, the container's root
+//	<StateDir>/runs/<id>/files/     the job's files (Job.Files), bind-mounted read-only
+//	<StateDir>/runs/<id>/src/upper  the source overlay's upper directory (the build's writes)
+//	<StateDir>/runs/<id>/src/work   its work directory
+//	<StateDir>/runs/<id>/src/merged the source overlay mount (Source.Dir below), the build's tree
+//	<StateDir>/runs/<id>/src/reverse disorderfs over src/merged, for FileOrdering "reverse"
+//
+// Every mount of a run is beneath its directory, so removing the run (after
+// a SIGKILL of its owner too) unmounts them all, disorderfs's FUSE mount
+// with them (its server exits when its mount goes).
 //
 // A run owns its id while it holds the lock on <id>.lock. The lock file appears
 // already locked (it is locked under a temporary name, then linked into place)
@@ -48,6 +59,7 @@ type run struct {
 }
 
 func (r *run) rootfs() string { return filepath.Join(r.dir, "rootfs") }
+func (r *run) upper() string  { return filepath.Join(r.dir, "upper") }
 
 // acquire takes ownership of id and creates its run directory. It fails if id
 // is in use, by a live run or by stale state that New has not removed yet.
@@ -145,7 +157,7 @@ func (r *run) mountOverlay(lower string) error {
 	if !st.IsDir() {
 		return fmt.Errorf("root filesystem %s is not a directory", lower)
 	}
-	upper, work := filepath.Join(r.dir, "upper"), filepath.Join(r.dir, "work")
+	upper, work := r.upper(), filepath.Join(r.dir, "work")
 	for _, d := range []string{upper, work, r.rootfs()} {
 		if err := os.Mkdir(d, 0o711); err != nil {
 			return err
@@ -171,29 +183,23 @@ func (r *run) mountOverlay(lower string) error {
 	return nil
 }
 
-// removeRunDir unmounts the run's rootfs and removes its directory. It refuses to
-// remove anything while a mount remains beneath the directory.
+// removeRunDir unmounts everything beneath the run directory dir (the
+// disorderfs mount, the source overlay, the root overlay: the latest first)
+// and removes the directory. It refuses to remove anything while a mount
+// remains beneath the directory.
 func removeRunDir(dir string) error {
-	rootfs := filepath.Join(dir, "rootfs")
-	for i := 0; ; i++ {
-		err := unix.Unmount(rootfs, 0)
-		if err == nil || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
-			break
-		}
-		if !errors.Is(err, unix.EBUSY) {
-			return fmt.Errorf("unmount %s: %w", rootfs, &os.SyscallError{Syscall: "umount", Err: err})
-		}
-		if i == 50 {
-			// Something still uses it; detach it so the directory can go.
-			if err := unix.Unmount(rootfs, unix.MNT_DETACH); err != nil {
-				return fmt.Errorf("unmount %s: %w", rootfs, &os.SyscallError{Syscall: "umount", Err: err})
-			}
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 	mounts, err := mountsUnder(dir)
 	if err != nil {
+		return err
+	}
+	// Deepest first: a mount beneath another goes before it.
+	slices.SortFunc(mounts, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	for _, m := range mounts {
+		if err := unmount(m); err != nil {
+			return err
+		}
+	}
+	if mounts, err = mountsUnder(dir); err != nil {
 		return err
 	}
 	if len(mounts) > 0 {
@@ -203,6 +209,27 @@ func removeRunDir(dir string) error {
 		return fmt.Errorf("remove run directory: %w", err)
 	}
 	return nil
+}
+
+// unmount unmounts the mount point m, waiting a while for it to be no longer
+// busy, then detaching it so that its directory can go.
+func unmount(m string) error {
+	for i := 0; ; i++ {
+		err := unix.Unmount(m, 0)
+		if err == nil || errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOENT) {
+			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			return fmt.Errorf("unmount %s: %w", m, &os.SyscallError{Syscall: "umount", Err: err})
+		}
+		if i == 50 {
+			if err := unix.Unmount(m, unix.MNT_DETACH); err != nil {
+				return fmt.Errorf("unmount %s: %w", m, &os.SyscallError{Syscall: "umount", Err: err})
+			}
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // mountsUnder returns the mount points at or beneath dir in the calling

@@ -7,7 +7,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,10 +61,12 @@ echo "dirents=$(mkdir .dirents && cd .dirents && touch a b c d e f g h && ls -U 
 
 // Env is what the suite needs besides the backend.
 type Env struct {
-	// Rootfs is the unpacked root filesystem of the pinned default image
-	// (Debian with gcc, tzdata and the fr_FR.UTF-8 locale).
-	Rootfs string
-	// TimeShim is the compiled time shim (policies.BuildTimeShim).
+	// Image is the pinned default image (Debian with gcc, tzdata and the
+	// fr_FR.UTF-8 locale). Its Rootfs must be set: the suite reads the
+	// image's /etc/passwd and /etc/group from it, as the runner does.
+	Image sandbox.Image
+	// TimeShim is the compiled time shim on this host (the file
+	// policies.BuildTimeShim makes); jobs carry its bytes.
 	TimeShim string
 }
 
@@ -84,10 +88,11 @@ func Run(t *testing.T, b sandbox.Backend, env Env) {
 			t.Errorf("stack mapping %q then %q: with ASLR off it must not move", a["stack"], c["stack"])
 		}
 	})
+	t.Run("fileordering", func(t *testing.T) { fileOrdering(t, b, env, base) })
 	for _, f := range policies.Factors {
 		if f.Name == "fileordering" {
-			// Applied by the runner with disorderfs, not by the spec:
-			// the runner's tests cover it.
+			// Applied by the backend from Job.FileOrdering, not by
+			// the spec: the fileordering test above checks it.
 			continue
 		}
 		t.Run("perturbed_"+f.Name, func(t *testing.T) {
@@ -148,43 +153,116 @@ func expected(s policies.Settings) map[string]string {
 // output.
 func probe(t *testing.T, b sandbox.Backend, env Env, s policies.Settings) map[string]string {
 	t.Helper()
-	dir := t.TempDir()
-	src, support := filepath.Join(dir, "src"), filepath.Join(dir, "support")
-	for _, d := range []string{src, support} {
-		if err := os.Mkdir(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := os.Chown(src, int(s.UID), int(s.GID)); err != nil {
-		t.Fatal(err)
-	}
-	spec, pers, err := policies.Render(s, policies.Host{
-		Rootfs: env.Rootfs, Source: src, Support: support, TimeShim: env.TimeShim,
-		Args: []string{"/bin/sh", "-c", probeScript},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var out, errb bytes.Buffer
-	res, err := b.Run(ctx, &sandbox.Job{Spec: spec, Personality: pers, Stdout: &out, Stderr: &errb})
-	if err != nil {
-		t.Fatalf("run probe: %v", err)
-	}
-	if !res.Success() {
-		t.Fatalf("probe exited %d: %s", res.ExitCode, errb.String())
-	}
+	out := runProbe(t, b, env, s, probeScript, nil)
 	got := map[string]string{}
-	sc := bufio.NewScanner(&out)
+	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), "=")
 		if ok {
 			got[k] = v
 		}
 	}
+	return got
+}
+
+// runProbe runs script in a container with settings s, as the runner runs a
+// build: the spec and files from policies.Render, and a source snapshot
+// (empty, or filled by fill) owned by the build user at s.BuildPath. It
+// returns the standard output.
+func runProbe(t *testing.T, b sandbox.Backend, env Env, s policies.Settings, script string, fill func(dir string)) string {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "src")
+	if err := os.Mkdir(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if fill != nil {
+		fill(src)
+	}
+	listing := sha256.New()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(listing, "%s\n", p[len(src):])
+		return os.Lchown(p, int(s.UID), int(s.GID))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shim []byte
+	if s.Clock != 0 {
+		if shim, err = os.ReadFile(env.TimeShim); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spec, files, pers, err := policies.Render(s, policies.Host{
+		Rootfs: env.Image.Rootfs, TimeShim: shim,
+		Args: []string{"/bin/sh", "-c", script},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := &sandbox.Job{
+		Image:        env.Image,
+		Source:       sandbox.Source{Digest: fmt.Sprintf("sha256:%x", listing.Sum(nil)), Dir: src},
+		BuildPath:    s.BuildPath,
+		FileOrdering: s.FileOrdering,
+		Spec:         spec,
+		Personality:  pers,
+	}
+	for _, f := range files {
+		job.Files = append(job.Files, sandbox.File{Path: f.Path, Mode: f.Mode, Data: f.Data})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	job.Stdout, job.Stderr = &out, &errb
+	res, err := b.Run(ctx, job)
+	if err != nil {
+		t.Fatalf("run probe: %v", err)
+	}
+	if !res.Success() {
+		t.Fatalf("probe exited %d: %s", res.ExitCode, errb.String())
+	}
 	if errb.Len() > 0 {
 		t.Logf("probe stderr: %s", errb.String())
 	}
-	return got
+	return out.String()
+}
+
+// fileOrdering checks the fileordering factor, which the backend applies to
+// the source at the build path (Job.FileOrdering): with "reverse", every
+// directory of the build tree lists in the reverse of its native order, and
+// both orders are seen from inside the container.
+func fileOrdering(t *testing.T, b sandbox.Backend, env Env, base policies.Settings) {
+	fill := func(dir string) {
+		for _, d := range []string{".", "sub"} {
+			if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"alpha", "bravo", "charlie", "delta", "echo", "foxtrot"} {
+				if err := os.WriteFile(filepath.Join(dir, d, name), []byte(name), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	const script = `ls -f . | grep -v '^\.\.\?$' | tr '\n' ' '; echo; ls -f sub | grep -v '^\.\.\?$' | tr '\n' ' '; echo`
+	rev := base
+	rev.FileOrdering = "reverse"
+	native := strings.Split(strings.TrimSpace(runProbe(t, b, env, base, script, fill)), "\n")
+	reversed := strings.Split(strings.TrimSpace(runProbe(t, b, env, rev, script, fill)), "\n")
+	if len(native) != 2 || len(reversed) != 2 {
+		t.Fatalf("listings %q and %q, want two lines each", native, reversed)
+	}
+	for i := range native {
+		n, r := strings.Fields(native[i]), strings.Fields(reversed[i])
+		if len(n) < 6 {
+			t.Fatalf("native listing %q lacks the source's files", n)
+		}
+		slices.Reverse(r)
+		if !slices.Equal(n, r) {
+			t.Errorf("directory %d: native order %q, reverse order %q: not reversed", i, native[i], reversed[i])
+		}
+	}
 }

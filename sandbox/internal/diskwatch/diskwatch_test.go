@@ -1,0 +1,91 @@
+package diskwatch
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestDiskUsage(t *testing.T) {
+	dir := t.TempDir()
+	f, err := os.Create(filepath.Join(dir, "sparse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A sparse file counts what it really uses.
+	if err := f.Truncate(1 << 30); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.Link(filepath.Join(dir, "sparse"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	got := Usage(dir)
+	if got < 1<<20 || got > 2<<20 {
+		t.Errorf("Usage = %d, want about 1 MiB (sparse, hard link counted once)", got)
+	}
+}
+
+// TestDiskUsageFollowsNoLink: links in the build's tree (to a host
+// directory, to a host file) add nothing: the watchdog never walks or stats
+// through them.
+func TestDiskUsageFollowsNoLink(t *testing.T) {
+	host := t.TempDir()
+	if err := os.WriteFile(filepath.Join(host, "big"), make([]byte, 8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	base := Usage(dir)
+	if err := os.Symlink(host, filepath.Join(dir, "hostdir")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(host, "big"), filepath.Join(dir, "hostfile")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/", filepath.Join(dir, "a", "b", "root")); err != nil {
+		t.Fatal(err)
+	}
+	if got := Usage(dir); got-base > 1<<20 {
+		t.Errorf("Usage counted %d bytes more through links to the host (want only the links and directories)", got-base)
+	}
+	if got := Usage(filepath.Join(dir, "hostdir")); got != 0 {
+		t.Errorf("Usage of a link to a directory = %d, want 0 (not followed)", got)
+	}
+}
+
+// TestWatch: a directory that grows past the limit is reported once, with
+// what it holds; one within its limit never is, and stop ends the watch.
+func TestWatch(t *testing.T) {
+	dir, other := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "f"), make([]byte, 2<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan int64, 2)
+	stop := Watch(context.Background(), 1<<20, func(used int64) { got <- used }, dir, other)
+	select {
+	case used := <-got:
+		if used < 2<<20 {
+			t.Errorf("reported %d bytes, want at least 2 MiB", used)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("2 MiB over two directories not reported against a 1 MiB limit")
+	}
+	stop()
+	if len(got) != 0 {
+		t.Error("reported twice")
+	}
+	stop = Watch(context.Background(), 8<<20, func(used int64) { got <- used }, dir, other)
+	time.Sleep(1500 * time.Millisecond)
+	stop()
+	if len(got) != 0 {
+		t.Errorf("reported %d bytes within the limit", <-got)
+	}
+}
