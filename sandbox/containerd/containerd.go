@@ -178,8 +178,13 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
+	// 0711: disorderfs reads the source as the build's user, through
+	// these directories.
 	for _, d := range []string{dir, b.jobsDir(), b.binDir()} {
 		if err := os.MkdirAll(d, 0o711); err != nil {
+			return nil, fmt.Errorf("containerd: %w", err)
+		}
+		if err := os.Chmod(d, 0o711); err != nil {
 			return nil, fmt.Errorf("containerd: %w", err)
 		}
 	}

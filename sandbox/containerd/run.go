@@ -126,6 +126,11 @@ func (r *run) prepare(ctx context.Context, chain, srcLayer string) error {
 		return err
 	}
 	r.dir = dir
+	// Reachable by the build's user: disorderfs reads the source as the
+	// caller, through this directory.
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return err
+	}
 	base := filepath.Base(dir)
 	lctx, cancel, err := b.withLease(ctx, "reprobox/job/"+base, labels)
 	if err != nil {
@@ -190,6 +195,9 @@ func (r *run) prepare(ctx context.Context, chain, srcLayer string) error {
 		}
 	}
 	if err := r.applyPersonality(spec); err != nil {
+		return err
+	}
+	if err := applyDomainname(spec); err != nil {
 		return err
 	}
 	r.cgroup = "/reprobox-containerd/" + b.ns + "/" + r.id
@@ -395,6 +403,40 @@ func (r *run) cleanup(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// applyDomainname sets the spec's domainname with a createContainer hook,
+// the host's domainname(1) (Debian's hostname package), run in the
+// container's UTS namespace: runc 1.1 ignores spec.domainname (1.2 sets it;
+// the hook then sets the same name again).
+func applyDomainname(spec *specs.Spec) error {
+	if spec.Domainname == "" {
+		return nil
+	}
+	uts := false
+	for _, ns := range spec.Linux.Namespaces {
+		if ns.Type == specs.UTSNamespace && ns.Path == "" {
+			uts = true
+		}
+	}
+	if !uts {
+		return unsupported("domainname without a new UTS namespace")
+	}
+	p, err := exec.LookPath("domainname")
+	if err != nil {
+		return unsupported("domainname: runc 1.1 ignores it and this host has no domainname(1) to set it (apt-get install hostname): %v", err)
+	}
+	if p, err = filepath.Abs(p); err != nil {
+		return err
+	}
+	if spec.Hooks == nil {
+		spec.Hooks = &specs.Hooks{}
+	}
+	spec.Hooks.CreateContainer = append(spec.Hooks.CreateContainer, specs.Hook{
+		Path: p, Args: []string{"domainname", spec.Domainname},
+		Env: []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin"},
+	})
+	return nil
 }
 
 // checkJob reports what in job cannot be run as given: an invalid job is a
