@@ -253,3 +253,19 @@ func TestBadJobs(t *testing.T) {
 		})
 	}
 }
+
+// TestSameWriter gives stdout and stderr one writer, which the backend
+// must not write from two goroutines at once (go test -race).
+func TestSameWriter(t *testing.T) {
+	b := newBackend(t)
+	job := shellJob(t, `i=0; while [ $i -lt 200 ]; do echo out$i; echo err$i >&2; i=$((i+1)); done`, nil)
+	var both bytes.Buffer
+	job.Stdout, job.Stderr = &both, &both
+	res, err := b.Run(context.Background(), job)
+	if err != nil || !res.Success() {
+		t.Fatalf("Run = %v, %v", res, err)
+	}
+	if n := strings.Count(both.String(), "\n"); n != 400 {
+		t.Errorf("%d lines, want 400", n)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -230,6 +231,11 @@ func (r *run) start(ctx context.Context) (*sandbox.Result, error) {
 	}
 	if stderr == nil {
 		stderr = io.Discard
+	}
+	if sameWriter(stdout, stderr) {
+		// containerd copies the two streams in two goroutines.
+		w := &lockedWriter{w: stdout}
+		stdout, stderr = w, w
 	}
 	task, err := r.container.NewTask(ctx, cio.NewCreator(cio.WithStreams(nil, stdout, stderr), cio.WithFIFODir(fifos)))
 	if err != nil {
@@ -506,6 +512,29 @@ func hasOption(opts []string, o string) bool {
 		}
 	}
 	return false
+}
+
+// sameWriter reports whether a and b are the same writer, as os/exec does for
+// Stdout and Stderr.
+func sameWriter(a, b io.Writer) (same bool) {
+	defer func() {
+		if recover() != nil {
+			same = false // not comparable
+		}
+	}()
+	return a == b
+}
+
+// lockedWriter serializes the writes of two streams to one writer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // cloneSpec deep-copies a spec, which Run then changes.
