@@ -256,18 +256,29 @@ func processOwner(pid int) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	start, err := statStartTime(string(b))
+	if err != nil {
+		return "", fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	return strconv.Itoa(pid) + ":" + start, nil
+}
+
+// statStartTime returns field 22 (starttime) of a /proc/<pid>/stat line.
+func statStartTime(s string) (string, error) {
 	// The command name (field 2) may hold spaces and parentheses: the
 	// fields after it follow the last ')'.
-	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return "", fmt.Errorf("/proc/%d/stat: no command name", pid)
+		return "", errors.New("no command name")
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 20 {
-		return "", fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+		return "", fmt.Errorf("%d fields after the command name, want at least 20", len(f))
 	}
-	return strconv.Itoa(pid) + ":" + f[19], nil
+	if _, err := strconv.ParseUint(f[19], 10, 64); err != nil {
+		return "", fmt.Errorf("start time %q: %w", f[19], err)
+	}
+	return f[19], nil
 }
 
 // ownerAlive reports whether the process an owner label names still runs.
