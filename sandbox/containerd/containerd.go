@@ -130,7 +130,8 @@ var (
 
 // New connects to the daemon at cfg.Address and removes what jobs of dead
 // reprobox processes left behind (tasks are killed; containers, snapshots,
-// leases, host mounts and directories removed). Close the Backend when done.
+// leases, host mounts and directories removed), and the cached source
+// snapshots no job used for SourceMaxAge. Close the Backend when done.
 func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if cfg.Address == "" {
 		cfg.Address = DefaultAddress
@@ -199,6 +200,10 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if err := b.cleanStale(b.nsCtx(ctx)); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("containerd: remove leftovers of dead runs: %w", err)
+	}
+	if err := b.pruneSources(b.nsCtx(ctx), time.Now().Add(-SourceMaxAge)); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("containerd: %w", err)
 	}
 	return b, nil
 }

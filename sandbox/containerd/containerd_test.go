@@ -11,7 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/containerd/containerd/v2/client"
+
 	"github.com/reprobox/reprobox/sandbox"
+	"github.com/reprobox/reprobox/sandbox/containerd"
 )
 
 func run(t *testing.T, b sandbox.Backend, job *sandbox.Job) (*sandbox.Result, string, string) {
@@ -267,5 +270,40 @@ func TestSameWriter(t *testing.T) {
 	}
 	if n := strings.Count(both.String(), "\n"); n != 400 {
 		t.Errorf("%d lines, want 400", n)
+	}
+}
+
+// TestPruneSources: New removes a cached source snapshot unused for
+// longer than SourceMaxAge, and keeps a recent one.
+func TestPruneSources(t *testing.T) {
+	b := newBackend(t)
+	oldJob, newJob := shellJob(t, "true", map[string]string{"x": "old"}), shellJob(t, "true", map[string]string{"x": "new"})
+	for _, j := range []*sandbox.Job{oldJob, newJob} {
+		if res, _, _ := run(t, b, j); !res.Success() {
+			t.Fatal("job failed")
+		}
+	}
+	c, err := client.New(daemon(t).Address, client.WithDefaultNamespace(containerd.DefaultNamespace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	sn := c.SnapshotService(containerd.DefaultSnapshotter)
+	name := func(j *sandbox.Job) string { return "reprobox/source/" + j.Source.Digest }
+	info, err := sn.Stat(ctx, name(oldJob))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info.Labels[containerd.LabelLastUsed] = time.Now().Add(-containerd.SourceMaxAge - time.Hour).UTC().Format(time.RFC3339)
+	if _, err := sn.Update(ctx, info, "labels."+containerd.LabelLastUsed); err != nil {
+		t.Fatal(err)
+	}
+	newBackend(t)
+	if _, err := sn.Stat(ctx, name(oldJob)); err == nil {
+		t.Error("the old source snapshot is still there")
+	}
+	if _, err := sn.Stat(ctx, name(newJob)); err != nil {
+		t.Errorf("the recent source snapshot is gone: %v", err)
 	}
 }

@@ -43,6 +43,12 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	if stateRoot != "" {
+		// Never through a mount a failed test left behind.
+		if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil && !strings.Contains(string(b), " "+stateRoot+"/") {
+			_ = os.RemoveAll(stateRoot)
+		}
+	}
 	if shared != nil {
 		if code != 0 {
 			fmt.Fprintf(os.Stderr, "containerd log (%s):\n%s\n", shared.LogPath, shared.Log(40))

@@ -112,3 +112,36 @@ func (b *Backend) sourceLayer(ctx context.Context, src sandbox.Source) (sourceLa
 	committed = true
 	return sourceLayer{name: name}, nil
 }
+
+// SourceMaxAge is how long a cached source snapshot is kept after a job last
+// used it: New removes older ones.
+const SourceMaxAge = 7 * 24 * time.Hour
+
+// pruneSources removes the cached source snapshots no job used since
+// cutoff. One still in use (a running job's snapshot on top) is kept.
+func (b *Backend) pruneSources(ctx context.Context, cutoff time.Time) error {
+	sn := b.client.SnapshotService(b.snapshotter)
+	var old []string
+	err := sn.Walk(ctx, func(_ context.Context, info snapshots.Info) error {
+		t, err := time.Parse(time.RFC3339, info.Labels[LabelLastUsed])
+		if err != nil || t.Before(cutoff) {
+			old = append(old, info.Name)
+		}
+		return nil
+	}, `labels."`+LabelSource+`"`)
+	if err != nil {
+		return fmt.Errorf("list source snapshots: %w", err)
+	}
+	for _, name := range old {
+		err := sn.Remove(ctx, name)
+		switch {
+		case err == nil:
+			b.log.Debug("removed an unused source snapshot", "name", name)
+		case errdefs.IsNotFound(err), errdefs.IsFailedPrecondition(err):
+			// Gone already, or a job runs on it.
+		default:
+			return fmt.Errorf("remove source snapshot %s: %w", name, err)
+		}
+	}
+	return nil
+}
