@@ -21,6 +21,13 @@
 // createContainer hook (the host's mount(8)) binds the 2.6 release over
 // /proc/sys/kernel/osrelease, so that it agrees with uname(2).
 //
+// Differences from the libcontainer backend: containerd reports a process
+// killed by a signal as exit status 128+signal, so Result.Signal is derived
+// from statuses 129 to 192 (a build that exits 137 by itself reads as killed
+// by SIGKILL); a command missing from the image is a Result with exit status
+// 127 when the personality program runs it (it says so on stderr), not an
+// error wrapping exec.ErrNotFound.
+//
 // Everything a job makes (container, task, snapshots, lease, host mounts)
 // carries the label io.reprobox.owner naming the process that made it (pid and
 // start time). [New] removes what dead owners left behind: after reprobox is
