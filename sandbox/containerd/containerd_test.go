@@ -307,3 +307,15 @@ func TestPruneSources(t *testing.T) {
 		t.Errorf("the recent source snapshot is gone: %v", err)
 	}
 }
+
+// TestMissingCommand: a command the image lacks, run through the
+// personality program, exits 127 and says why.
+func TestMissingCommand(t *testing.T) {
+	b := newBackend(t)
+	job := shellJob(t, "true", nil)
+	job.Spec.Process.Args = []string{"no-such-command", "x"}
+	res, _, errs := run(t, b, job)
+	if res.ExitCode != 127 || !strings.Contains(errs, "reprobox: exec no-such-command: No such file or directory") {
+		t.Errorf("exit %d, stderr %q", res.ExitCode, errs)
+	}
+}
