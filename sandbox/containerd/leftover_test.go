@@ -170,6 +170,9 @@ func TestLeftovers(t *testing.T) {
 			if !hasMountUnder(t, stateDir(t)) {
 				t.Error("no mount of the running job under the state directory: the test would prove nothing")
 			}
+			if ordering == "reverse" && disorderfsOf(stateDir(t)) == "" {
+				t.Error("no disorderfs for the running job: the test would prove nothing")
+			}
 			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
@@ -177,8 +180,31 @@ func TestLeftovers(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 			b := newBackend(t) // removes the leftovers
 			assertClean(t, b)
+			// disorderfs ends when its mount goes.
+			deadline := time.Now().Add(10 * time.Second)
+			for p := disorderfsOf(stateDir(t)); p != ""; p = disorderfsOf(stateDir(t)) {
+				if time.Now().After(deadline) {
+					t.Errorf("disorderfs still runs: %s", p)
+					break
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
 		})
 	}
+}
+
+// disorderfsOf returns the command line of a disorderfs process working
+// beneath dir, or "".
+func disorderfsOf(dir string) string {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, _ := os.ReadFile(p)
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		if strings.HasPrefix(cmd, "disorderfs ") && strings.Contains(cmd, dir+"/") {
+			return cmd
+		}
+	}
+	return ""
 }
 
 func hasMountUnder(t *testing.T, dir string) bool {
