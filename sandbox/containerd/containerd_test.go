@@ -319,3 +319,22 @@ func TestMissingCommand(t *testing.T) {
 		t.Errorf("exit %d, stderr %q", res.ExitCode, errs)
 	}
 }
+
+// TestSourceDigestCoversOwnership: one digest given for trees of two
+// owners is refused, not silently served from the first one's snapshot.
+func TestSourceDigestCoversOwnership(t *testing.T) {
+	b := newBackend(t)
+	job := shellJob(t, "true", map[string]string{"a": "1"})
+	if res, _, _ := run(t, b, job); !res.Success() {
+		t.Fatal("first job failed")
+	}
+	other := shellJob(t, "true", map[string]string{"a": "1"})
+	other.Source.Digest = job.Source.Digest
+	if err := os.Chown(other.Source.Dir, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.Run(context.Background(), other)
+	if err == nil || !strings.Contains(err.Error(), "must cover ownership") {
+		t.Fatalf("Run = %v, %v; want the digest refused", res, err)
+	}
+}

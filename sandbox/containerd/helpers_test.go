@@ -149,66 +149,79 @@ func source(t testing.TB, uid, gid uint32, files map[string]string) sandbox.Sour
 	return sandbox.Source{Digest: "sha256:" + hex.EncodeToString(h.Sum(nil)), Dir: dir}
 }
 
-// renderJob turns the spec policies.Render gives for settings s into a job:
-// the support files become Job.Files, the source bind mount goes, as the
-// runner's job will do. Temporary glue until the runner makes jobs.
+// renderJob is the job of a build with settings s running args on src.
 func renderJob(t testing.TB, s policies.Settings, shim string, src sandbox.Source, args ...string) *sandbox.Job {
 	t.Helper()
 	img, rootfs := testImage(t)
-	support := t.TempDir()
-	spec, pers, err := policies.Render(s, policies.Host{
-		Rootfs: rootfs, Source: src.Dir, Support: support, TimeShim: shim, Args: args,
-	})
+	spec, files, pers, err := render(s, rootfs, shim, args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	job := &sandbox.Job{Image: img, Source: src, BuildPath: s.BuildPath, FileOrdering: s.FileOrdering, Personality: pers}
-	var mounts = spec.Mounts[:0]
+	return &sandbox.Job{
+		Image: img, Source: src, BuildPath: s.BuildPath, FileOrdering: s.FileOrdering,
+		Spec: spec, Files: files, Personality: pers,
+	}
+}
+
+// render is the only call of policies.Render in these tests, temporary glue
+// until policies renders jobs (issue 10, the portable job: its Render
+// returns the files itself and needs no host directories). It turns the
+// support directory Render writes into Job.Files and drops the source's bind
+// mount, as the runner's job will.
+func render(s policies.Settings, rootfs, shim string, args []string) (*specs.Spec, []sandbox.File, uint32, error) {
+	support, err := os.MkdirTemp("", "support-")
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	defer os.RemoveAll(support)
+	const noSource = "/nonexistent-source"
+	spec, pers, err := policies.Render(s, policies.Host{
+		Rootfs: rootfs, Source: noSource, Support: support, TimeShim: shim, Args: args,
+	})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var files []sandbox.File
+	mounts := spec.Mounts[:0]
 	for _, m := range spec.Mounts {
 		if m.Type != "bind" {
 			mounts = append(mounts, m)
 			continue
 		}
-		if m.Source == src.Dir {
+		if m.Source == noSource {
 			continue
 		}
-		info, err := os.Stat(m.Source)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !info.IsDir() {
-			job.Files = append(job.Files, file(t, m.Source, m.Destination))
-			continue
-		}
-		err = filepath.WalkDir(m.Source, func(p string, d fs.DirEntry, err error) error {
+		err := filepath.WalkDir(m.Source, func(p string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
 				return err
 			}
-			rel, _ := filepath.Rel(m.Source, p)
-			job.Files = append(job.Files, file(t, p, filepath.Join(m.Destination, rel)))
-			return nil
+			rel, err := filepath.Rel(m.Source, p)
+			if err != nil {
+				return err
+			}
+			f, err := file(p, filepath.Join(m.Destination, rel))
+			files = append(files, f)
+			return err
 		})
 		if err != nil {
-			t.Fatal(err)
+			return nil, nil, 0, err
 		}
 	}
 	spec.Mounts = mounts
 	spec.Root.Path = ""
-	job.Spec = spec
-	return job
+	return spec, files, pers, nil
 }
 
-func file(t testing.TB, host, path string) sandbox.File {
-	t.Helper()
+func file(host, path string) (sandbox.File, error) {
 	data, err := os.ReadFile(host)
 	if err != nil {
-		t.Fatal(err)
+		return sandbox.File{}, err
 	}
 	info, err := os.Stat(host)
 	if err != nil {
-		t.Fatal(err)
+		return sandbox.File{}, err
 	}
-	return sandbox.File{Path: path, Mode: info.Mode().Perm(), Data: data}
+	return sandbox.File{Path: filepath.Clean(path), Mode: info.Mode().Perm(), Data: data}, nil
 }
 
 // shellJob is a normalized job (no time shim) running script with sh -c.

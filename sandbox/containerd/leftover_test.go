@@ -108,31 +108,16 @@ func maybeChild() bool {
 	}
 	s := policies.Normalized(policies.DefaultSourceDateEpoch)
 	s.Clock = 0
-	support, err := os.MkdirTemp("", "child-support-")
+	spec, files, pers, err := render(s, "/nonexistent", "", []string{"/bin/sh", "-c", "echo running; sleep 300"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(3)
 	}
-	spec, pers, err := policies.Render(s, policies.Host{
-		Rootfs: "/nonexistent", Source: src, Support: support,
-		Args: []string{"/bin/sh", "-c", "echo running; sleep 300"},
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		os.Exit(3)
-	}
-	var mounts = spec.Mounts[:0]
-	for _, m := range spec.Mounts {
-		if m.Type != "bind" {
-			mounts = append(mounts, m)
-		}
-	}
-	spec.Mounts = mounts
 	job := &sandbox.Job{
 		ID: "leftover", Image: sandbox.Image{Digest: img, Layout: layout},
 		Source: sandbox.Source{Digest: digest, Dir: src}, BuildPath: s.BuildPath,
 		FileOrdering: ordering, Spec: spec, Personality: pers, Stdout: os.Stdout,
-		Files: []sandbox.File{{Path: "/etc/leftover", Mode: 0o644, Data: []byte("x")}},
+		Files: append(files, sandbox.File{Path: "/etc/leftover", Mode: 0o644, Data: []byte("x")}),
 	}
 	_, err = b.Run(context.Background(), job)
 	fmt.Fprintln(os.Stderr, "child: Run returned:", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/containerd/containerd/v2/core/mount"
@@ -14,6 +15,10 @@ import (
 
 	"github.com/reprobox/reprobox/sandbox"
 )
+
+// LabelSourceRoot is on a cached source snapshot: "<uid>:<gid>:<mode>" of
+// the source's top directory, checked when the snapshot is reused.
+const LabelSourceRoot = "io.reprobox.source-root"
 
 // LabelLastUsed is on a cached source snapshot: when a job last used it
 // (RFC 3339), for whoever prunes the cache.
@@ -36,11 +41,13 @@ func (b *Backend) sourceLayer(ctx context.Context, src sandbox.Source) (sourceLa
 	if src.Digest == "" {
 		return sourceLayer{}, fmt.Errorf("source %s has no digest", src.Dir)
 	}
-	if st, err := os.Stat(src.Dir); err != nil {
+	st, err := os.Stat(src.Dir)
+	if err != nil {
 		return sourceLayer{}, fmt.Errorf("source: %w", err)
 	} else if !st.IsDir() {
 		return sourceLayer{}, fmt.Errorf("source %s is not a directory", src.Dir)
 	}
+	root := fmt.Sprintf("%d:%d:%o", st.Sys().(*syscall.Stat_t).Uid, st.Sys().(*syscall.Stat_t).Gid, st.Mode().Perm())
 	b.srcMu.Lock()
 	mu := b.sources[src.Digest]
 	if mu == nil {
@@ -55,6 +62,11 @@ func (b *Backend) sourceLayer(ctx context.Context, src sandbox.Source) (sourceLa
 	name := sourceName(src.Digest)
 	now := time.Now().UTC().Format(time.RFC3339)
 	if info, err := sn.Stat(ctx, name); err == nil {
+		// A digest covers ownership and modes: a reused snapshot whose
+		// top directory differs means the caller's digest does not.
+		if got := info.Labels[LabelSourceRoot]; got != root {
+			return sourceLayer{}, fmt.Errorf("source digest %s was first given for a tree whose top directory is %s (uid:gid:mode), and now for %s (%s): a source digest must cover ownership and modes", src.Digest, got, src.Dir, root)
+		}
 		info.Labels[LabelLastUsed] = now
 		if _, err := sn.Update(ctx, info, "labels."+LabelLastUsed); err != nil {
 			b.log.Warn("cannot mark a source snapshot used", "name", name, "err", err)
@@ -100,6 +112,7 @@ func (b *Backend) sourceLayer(ctx context.Context, src sandbox.Source) (sourceLa
 	}
 	err = sn.Commit(ctx, name, key, snapshots.WithLabels(map[string]string{
 		LabelSource:             src.Digest,
+		LabelSourceRoot:         root,
 		LabelLastUsed:           now,
 		"containerd.io/gc.root": now,
 	}))
