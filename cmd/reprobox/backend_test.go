@@ -24,13 +24,12 @@ func TestBackendFlags(t *testing.T) {
 		{[]string{"--backend", "containerd", "--containerd-namespace", "bad/ns", "--containerd-address", "/nonexistent.sock"}, false, `namespace "bad/ns"`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			var f backendFlags
 			cmd := &cobra.Command{Use: "x"}
-			f.register(cmd)
+			addBackendFlags(cmd)
 			if err := cmd.Flags().Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			b, closeFn, err := f.newBackend(context.Background(), t.TempDir(), nil)
+			b, closeFn, err := openBackend(context.Background(), cmd, t.TempDir(), nil)
 			if err == nil {
 				closeFn()
 				t.Fatalf("newBackend = %v, want an error", b)
