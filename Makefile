@@ -7,10 +7,11 @@ export CGO_ENABLED := 1
 DATA_DIR ?= /var/lib/reprobox
 IMAGE ?= reprobox/rust
 APT_PACKAGES := mmdebstrap disorderfs gcc zlib1g-dev libseccomp-dev git tar gzip xz-utils zstd bzip2
-# Only the tests need these: runc (start benchmark), chromium (the HTML report test),
+# Only the tests need these: runc (start benchmark), containerd (the containerd
+# backend's tests start a private daemon of their own), chromium (the HTML report test),
 # docker-registry and skopeo (image push, pull and export round trips), cargo (the
 # no-config tests: cargo new, cargo metadata on the host; rustup's cargo does too).
-TEST_PACKAGES := runc chromium docker-registry skopeo cargo libxml2-utils
+TEST_PACKAGES := runc containerd chromium docker-registry skopeo cargo libxml2-utils
 BIN := ./reprobox
 # libcontainer applies the builds' seccomp profile only when built with the
 # seccomp tag and libseccomp-dev; without it every build is refused.
