@@ -117,6 +117,7 @@ that does not build), 3 reprobox or the sandbox failed, 130 interrupted.`,
 	fl.Int64Var(&f.sde, "source-date-epoch", 0, "SOURCE_DATE_EPOCH of every commit (default: the config's, else the commit's committer time)")
 	fl.IntVar(&f.cpus, "cpus", 0, "CPU count of the normalized build (default: the config's, else 2)")
 	fl.StringVar(&f.timeout, "timeout", "", "time limit of one build, such as 10m")
+	addBackendFlags(cmd)
 	return cmd
 }
 

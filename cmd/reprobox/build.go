@@ -17,7 +17,6 @@ import (
 	"github.com/reprobox/reprobox/images"
 	"github.com/reprobox/reprobox/internal/human"
 	"github.com/reprobox/reprobox/runner"
-	"github.com/reprobox/reprobox/sandbox/libcontainer"
 )
 
 func init() { subcommands = append(subcommands, newBuildCmd) }
@@ -115,7 +114,7 @@ func newRunner(cmd *cobra.Command) (*runner.Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	backend, err := libcontainer.New(libcontainer.Config{StateDir: filepath.Join(dd, "run")})
+	backend, _, err := openBackend(cmd.Context(), cmd, dd, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +168,7 @@ everything it made removed).`,
 		},
 	}
 	f.register(cmd, "reprobox-out")
+	addBackendFlags(cmd)
 	return cmd
 }
 

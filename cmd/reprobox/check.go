@@ -123,6 +123,7 @@ stderr; every build is killed and everything the check made removed).`,
 		},
 	}
 	f.register(cmd, "reprobox-out")
+	addBackendFlags(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&vary, "vary", "all", "factors to perturb: all, names, -name to exclude (comma separated)")
 	fl.Uint64Var(&seed, "seed", 1, "seed of the perturbed values; the report prints it, and the same seed replays a check")

@@ -1,9 +1,3 @@
-//go:build containerd_wired
-
-// Compiled out until build and check take --backend (cmd/reprobox/backend.go:
-// addBackendFlags on the commands, openBackend in newRunner). Remove the
-// build tag when they do.
-
 package main
 
 import (

@@ -110,6 +110,7 @@ reprobox or the sandbox failed, 130 interrupted (finished builds are kept).`,
 	fl.StringVar(&o.htmlCell, "html-cell", "", "cell whose structural diff against its baseline the HTML report shows (default: the first that differs)")
 	fl.StringVar(&o.junit, "junit", "", "write JUnit XML to this file: a test case per artifact")
 	fl.BoolVar(&o.dryRun, "dry-run", false, "print the cells (ID, project, image, levels) and build nothing")
+	addBackendFlags(cmd)
 	return cmd
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/reprobox/reprobox/policies"
 	"github.com/reprobox/reprobox/sandbox"
+	"github.com/reprobox/reprobox/sandbox/containerd"
 	"github.com/reprobox/reprobox/sandbox/libcontainer"
 )
 
@@ -19,6 +20,7 @@ import (
 // `reprobox factors --backend NAME` answers without starting one.
 var backendFeatures = map[string][]sandbox.Feature{
 	"libcontainer": libcontainer.Features,
+	"containerd":   containerd.Features,
 }
 
 type factorsOptions struct {

@@ -124,6 +124,7 @@ or the sandbox failed, 130 interrupted.`,
 	fl.StringArrayVar(&f.only, "only", nil, "compare only artifacts whose base name matches this glob (repeatable), published and built alike; the others are ignored, not MISSING")
 	f.reports.register(cmd)
 	fl.IntVar(&f.threshold, "threshold", 1, "distinct trusted builders that must have reproduced each artifact (with --attestations)")
+	addBackendFlags(cmd)
 	return cmd
 }
 

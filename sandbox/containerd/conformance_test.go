@@ -1,5 +1,3 @@
-//go:build conformance_pending
-
 // Compiled out until sandboxtest takes jobs (issue 10, the portable job):
 // this is the call for the suite's new Env (Image with Digest, Layout and
 // Rootfs, from which the suite reads passwd and group; TimeShim). Until

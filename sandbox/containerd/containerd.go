@@ -46,6 +46,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -218,17 +219,20 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 // Close closes the connection to the daemon.
 func (b *Backend) Close() error { return b.client.Close() }
 
-// Features reports what the backend applies: everything but reverse
-// directory order when disorderfs is not installed.
+// Features is what the backend can apply; reverse directory order needs
+// disorderfs on the host.
+var Features = []sandbox.Feature{
+	sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality,
+	sandbox.FeatureReverseDirents, sandbox.FeatureUTSNames, sandbox.FeatureUmask, sandbox.FeatureUser,
+}
+
+// Features reports what the backend applies: Features, but reverse
+// directory order only when disorderfs is installed.
 func (b *Backend) Features() []sandbox.Feature {
-	fs := []sandbox.Feature{
-		sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality,
-		sandbox.FeatureUTSNames, sandbox.FeatureUmask, sandbox.FeatureUser,
-	}
-	if _, err := exec.LookPath("disorderfs"); err == nil {
-		fs = append(fs, sandbox.FeatureReverseDirents)
-	}
-	return fs
+	_, err := exec.LookPath("disorderfs")
+	return slices.DeleteFunc(slices.Clone(Features), func(f sandbox.Feature) bool {
+		return f == sandbox.FeatureReverseDirents && err != nil
+	})
 }
 
 func (b *Backend) jobsDir() string { return filepath.Join(b.stateDir, "jobs") }

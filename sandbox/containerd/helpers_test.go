@@ -163,65 +163,24 @@ func renderJob(t testing.TB, s policies.Settings, shim string, src sandbox.Sourc
 	}
 }
 
-// render is the only call of policies.Render in these tests, temporary glue
-// until policies renders jobs (issue 10, the portable job: its Render
-// returns the files itself and needs no host directories). It turns the
-// support directory Render writes into Job.Files and drops the source's bind
-// mount, as the runner's job will.
+// render is the only call of policies.Render in these tests.
 func render(s policies.Settings, rootfs, shim string, args []string) (*specs.Spec, []sandbox.File, uint32, error) {
-	support, err := os.MkdirTemp("", "support-")
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	defer os.RemoveAll(support)
-	const noSource = "/nonexistent-source"
-	spec, pers, err := policies.Render(s, policies.Host{
-		Rootfs: rootfs, Source: noSource, Support: support, TimeShim: shim, Args: args,
-	})
-	if err != nil {
-		return nil, nil, 0, err
-	}
-	var files []sandbox.File
-	mounts := spec.Mounts[:0]
-	for _, m := range spec.Mounts {
-		if m.Type != "bind" {
-			mounts = append(mounts, m)
-			continue
-		}
-		if m.Source == noSource {
-			continue
-		}
-		err := filepath.WalkDir(m.Source, func(p string, d fs.DirEntry, err error) error {
-			if err != nil || d.IsDir() {
-				return err
-			}
-			rel, err := filepath.Rel(m.Source, p)
-			if err != nil {
-				return err
-			}
-			f, err := file(p, filepath.Join(m.Destination, rel))
-			files = append(files, f)
-			return err
-		})
-		if err != nil {
+	var shimData []byte
+	if shim != "" {
+		var err error
+		if shimData, err = os.ReadFile(shim); err != nil {
 			return nil, nil, 0, err
 		}
 	}
-	spec.Mounts = mounts
-	spec.Root.Path = ""
+	spec, pfiles, pers, err := policies.Render(s, policies.Host{Rootfs: rootfs, TimeShim: shimData, Args: args})
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	files := make([]sandbox.File, len(pfiles))
+	for i, f := range pfiles {
+		files[i] = sandbox.File{Path: f.Path, Mode: f.Mode, Data: f.Data}
+	}
 	return spec, files, pers, nil
-}
-
-func file(host, path string) (sandbox.File, error) {
-	data, err := os.ReadFile(host)
-	if err != nil {
-		return sandbox.File{}, err
-	}
-	info, err := os.Stat(host)
-	if err != nil {
-		return sandbox.File{}, err
-	}
-	return sandbox.File{Path: filepath.Clean(path), Mode: info.Mode().Perm(), Data: data}, nil
 }
 
 // shellJob is a normalized job (no time shim) running script with sh -c.

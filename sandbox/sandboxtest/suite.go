@@ -179,6 +179,7 @@ func runProbe(t *testing.T, b sandbox.Backend, env Env, s policies.Settings, scr
 		fill(src)
 	}
 	listing := sha256.New()
+	fmt.Fprintf(listing, "%d:%d\n", s.UID, s.GID) // the digest covers ownership
 	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
