@@ -228,6 +228,7 @@ func (f *fakeBuilds) build(_ context.Context, r Run) (*RunResult, error) {
 	f.mu.Lock()
 	f.calls = append(f.calls, r.Key())
 	err := f.fail[r.Key()]
+	n := len(f.calls)
 	f.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -242,7 +243,7 @@ func (f *fakeBuilds) build(_ context.Context, r Run) (*RunResult, error) {
 	}
 	return &RunResult{ImageRef: r.Cell.Image + "@sha256:0", ImageDigest: "sha256:" + strings.Repeat("0", 64),
 		Artifacts: []Artifact{{Path: "target/release/a", SHA256: a}, {Path: "target/release/b", SHA256: b}},
-		Duration:  float64(len(f.calls)) * 1.5}, nil
+		Duration:  float64(n) * 1.5}, nil
 }
 
 func TestExperimentResume(t *testing.T) {
