@@ -12,7 +12,7 @@
 #    copy of the image, key B) each run verify-release.sh: a reprobox rebuild
 #    of the same components, verified against the manifest and signed.
 # 3. threshold: reprobox verify --attestations (both bundles) --trusted-keys
-#    (both keys) --threshold 2.
+#    (both keys) --threshold 2 passes; with A's bundle twice and none of B it fails.
 # 4. tampered: tamper.py inverts one byte of one function of libcore's rlib
 #    inside the rust-std tarball and updates the manifest; rebuilder A
 #    verifies that release: it must fail naming the tarball member, the rlib
@@ -74,8 +74,16 @@ for s in $STEPS; do
 		cp "$out/verify-a/verify.intoto.jsonl" "$out/attestations/a.intoto.jsonl"
 		cp "$out/verify-b/verify.intoto.jsonl" "$out/attestations/b.intoto.jsonl"
 		cat "$out/a.pub" "$out/b.pub" >"$out/trusted.pem"
-		step threshold "$REPROBOX" verify "$tree" --published "$out/pub/release/$manifest" --only 'rust-src-*' --only 'rust-std-*' \
+		step threshold "$REPROBOX" verify --published "$out/pub/release/$manifest" --only 'rust-src-*' --only 'rust-std-*' \
 			--attestations "$out/attestations" --trusted-keys "$out/trusted.pem" --threshold 2
+		# The same with rebuilder A's bundle twice (another file name) and no
+		# bundle of B: one builder is not two.
+		rm -rf "$out/attestations-a"
+		mkdir -p "$out/attestations-a"
+		cp "$out/verify-a/verify.intoto.jsonl" "$out/attestations-a/a.intoto.jsonl"
+		cp "$out/verify-a/verify.intoto.jsonl" "$out/attestations-a/a-again.intoto.jsonl"
+		step threshold-a-twice "$REPROBOX" verify --published "$out/pub/release/$manifest" --only 'rust-src-*' --only 'rust-std-*' \
+			--attestations "$out/attestations-a" --trusted-keys "$out/trusted.pem" --threshold 2
 		;;
 	tamper)
 		rm -rf "$out/tampered" "$out/verify-tampered"
