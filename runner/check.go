@@ -50,10 +50,12 @@ const DefaultRepeats = 9
 
 // A CheckReport is the result of a check, written by --json.
 type CheckReport struct {
-	Artifacts        []ArtifactReport   `json:"artifacts"`
-	BuildFailures    map[string]string  `json:"build_failures,omitempty"`
-	Builds           int                `json:"builds"`
-	Culprits         []string           `json:"culprits"`
+	Artifacts     []ArtifactReport  `json:"artifacts"`
+	BuildFailures map[string]string `json:"build_failures,omitempty"`
+	Builds        int               `json:"builds"`
+	Culprits      []string          `json:"culprits"`
+	// Dependencies are the crates the fetch phase gave the builds (sorted).
+	Dependencies     []Dependency       `json:"dependencies"`
 	Factors          map[string]Values  `json:"factors"`
 	Image            string             `json:"image"`
 	Nondeterministic bool               `json:"nondeterministic"`
@@ -332,6 +334,10 @@ func (c *checker) run(ctx context.Context) (*CheckReport, error) {
 	rep := &CheckReport{
 		Factors: map[string]Values{}, Image: c.p.Image.Digest.String(),
 		Seed: c.opts.Seed, Repeats: c.opts.Repeats, Culprits: []string{},
+		Dependencies: c.p.Dependencies,
+	}
+	if rep.Dependencies == nil {
+		rep.Dependencies = []Dependency{}
 	}
 	vs := policies.Perturb(c.p.Base, vary, c.opts.Seed)
 	for _, name := range vary {

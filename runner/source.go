@@ -55,6 +55,10 @@ func (p *Plan) snapshot(ctx context.Context, workDir string, sde int64, uid, gid
 	}
 	start := time.Now()
 	files, bytes, err := copyTree(ctx, p.Project, path, p.Config.excludes(p.outRel), sde, int(uid), int(gid))
+	if err == nil && p.vendor != nil {
+		// The fetched crates, vendored (fetch.go).
+		err = p.vendor.install(ctx, path, sde, int(uid), int(gid))
+	}
 	if err != nil {
 		os.RemoveAll(path)
 		return "", err
