@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/BurntSushi/toml"
+
 	"github.com/reprobox/reprobox/internal/cargolock"
 	"github.com/reprobox/reprobox/internal/crateregistry"
 	"github.com/reprobox/reprobox/internal/testenv"
@@ -303,4 +305,67 @@ func TestFetchLeavesAlone(t *testing.T) {
 	if _, err := r.Fetch(ctx, project("", "")); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "no Cargo.lock") || !strings.Contains(err.Error(), "memchr") {
 		t.Errorf("no lock: %v", err)
 	}
+}
+
+// FuzzCargoConfig: any project cargo config is read and resolved or refused
+// with ErrConfig; the snapshot's config written from it always replaces
+// crates.io with the vendored directory and sets net.offline.
+func FuzzCargoConfig(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/cargo-config/*.toml")
+	for _, s := range seeds {
+		data, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Setenv("CARGO_HOME", f.TempDir())
+	dir := f.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, ".cargo"), 0o755); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(filepath.Join(dir, ".cargo", "config.toml"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := loadCargoConfig(dir)
+		if err != nil {
+			if !errors.Is(err, ErrConfig) {
+				t.Fatalf("error %v is not ErrConfig", err)
+			}
+			return
+		}
+		for _, src := range []string{cargolock.CratesIOGit, cargolock.CratesIOSparse, "sparse+https://r.example/"} {
+			rs, err := cfg.resolve(src)
+			if err != nil {
+				if !errors.Is(err, ErrConfig) {
+					t.Fatalf("resolve %s: error %v is not ErrConfig", src, err)
+				}
+				continue
+			}
+			if rs.vendored == "" && !strings.HasPrefix(rs.index, "sparse+http") {
+				t.Fatalf("resolve %s: %+v is neither vendored nor a sparse http index", src, rs)
+			}
+		}
+		m := map[string]any{}
+		if _, err := toml.Decode(string(data), &m); err != nil {
+			return
+		}
+		vs := &vendorSet{sources: map[string]string{cargolock.CratesIOGit: "crates-io"}}
+		vs.configure(m)
+		var buf bytes.Buffer
+		if err := toml.NewEncoder(&buf).Encode(m); err != nil {
+			return // a value the encoder cannot write back: writeConfig reports it
+		}
+		var back struct {
+			Source map[string]cargoSource `toml:"source"`
+			Net    struct{ Offline bool } `toml:"net"`
+		}
+		if _, err := toml.Decode(buf.String(), &back); err != nil {
+			t.Fatalf("the written config does not read back: %v\n%s", err, buf.String())
+		}
+		if back.Source["crates-io"].ReplaceWith != "reprobox-vendored-crates-io" || back.Source["reprobox-vendored-crates-io"].Directory != VendorDir+"/crates-io" || !back.Net.Offline {
+			t.Fatalf("written config:\n%s", buf.String())
+		}
+	})
 }
