@@ -123,7 +123,7 @@ func hostCargo(t *testing.T, dir string, args ...string) string {
 	testenv.NeedProgram(t, "cargo")
 	cmd := exec.Command("cargo", args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "CARGO_HOME="+os.Getenv("CARGO_HOME"))
+	cmd.Env = append(os.Environ(), crateregistry.CargoEnv()...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("cargo %s: %v\n%s", strings.Join(args, " "), err, out)

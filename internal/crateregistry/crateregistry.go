@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"slices"
@@ -320,4 +321,19 @@ func Prefix(name string) string {
 		return "3/" + name[:1]
 	}
 	return name[:2] + "/" + name[2:4]
+}
+
+// CargoEnv is what the host's cargo needs in its environment to read a
+// sparse index: nothing from cargo 1.68 on; before (Debian bookworm's cargo
+// 1.65) the sparse-registry feature was unstable, and is turned on here.
+func CargoEnv() []string {
+	out, err := exec.Command("cargo", "--version").Output()
+	if err != nil {
+		return nil
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(string(out), "cargo %d.%d", &major, &minor); err != nil || major > 1 || minor >= 68 {
+		return nil
+	}
+	return []string{"__CARGO_TEST_CHANNEL_OVERRIDE_DO_NOT_USE_THIS=nightly", "CARGO_UNSTABLE_SPARSE_REGISTRY=true"}
 }
