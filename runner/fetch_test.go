@@ -3,10 +3,12 @@ package runner
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,6 +17,7 @@ import (
 	"github.com/reprobox/reprobox/internal/cargolock"
 	"github.com/reprobox/reprobox/internal/crateregistry"
 	"github.com/reprobox/reprobox/internal/testenv"
+	"github.com/reprobox/reprobox/sandbox"
 )
 
 func TestCrateURL(t *testing.T) {
@@ -368,4 +371,41 @@ func FuzzCargoConfig(f *testing.F) {
 			t.Fatalf("written config:\n%s", buf.String())
 		}
 	})
+}
+
+// TestRecordDependencies: the record lists the plan's fetched crates, sorted,
+// and an empty list (not null) when there are none.
+func TestRecordDependencies(t *testing.T) {
+	deps := []Dependency{
+		{Name: "serde", Version: "1.0.152", Checksum: strings.Repeat("b", 64), Source: cargolock.CratesIOGit},
+		{Name: "memchr", Version: "2.5.0", Checksum: strings.Repeat("a", 64), Source: cargolock.CratesIOGit},
+		{Name: "memchr", Version: "2.4.0", Checksum: strings.Repeat("c", 64), Source: cargolock.CratesIOGit},
+	}
+	sortDeps(deps)
+	o := &Outcome{Result: &sandbox.Result{}}
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, NewRecord(&Plan{Dependencies: deps}, o)); err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		Dependencies []map[string]string `json:"dependencies"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range rec.Dependencies {
+		got = append(got, d["name"]+" "+d["version"]+" "+d["checksum"][:1]+" "+d["source"])
+	}
+	want := []string{"memchr 2.4.0 c " + cargolock.CratesIOGit, "memchr 2.5.0 a " + cargolock.CratesIOGit, "serde 1.0.152 b " + cargolock.CratesIOGit}
+	if !slices.Equal(got, want) {
+		t.Errorf("record dependencies %q, want %q", got, want)
+	}
+	buf.Reset()
+	if err := WriteJSON(&buf, NewRecord(&Plan{}, o)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(buf.String(), `"dependencies": []`) {
+		t.Errorf("a record without dependencies:\n%s", buf.String())
+	}
 }
