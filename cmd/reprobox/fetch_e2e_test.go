@@ -149,7 +149,7 @@ func TestFetchThenCheckOffline(t *testing.T) {
 	var rep struct {
 		Reproducible     bool `json:"reproducible"`
 		Nondeterministic bool `json:"nondeterministic"`
-		Dependencies []struct {
+		Dependencies     []struct {
 			Name, Version, Checksum, Source string
 		} `json:"dependencies"`
 	}
