@@ -1,8 +1,12 @@
 package runner
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -11,11 +15,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/reprobox/reprobox/internal/cargolock"
 	"github.com/reprobox/reprobox/internal/crateregistry"
+	"github.com/reprobox/reprobox/internal/safefs"
 	"github.com/reprobox/reprobox/internal/testenv"
 	"github.com/reprobox/reprobox/sandbox"
 )
@@ -407,5 +413,62 @@ func TestRecordDependencies(t *testing.T) {
 	}
 	if !strings.Contains(buf.String(), `"dependencies": []`) {
 		t.Errorf("a record without dependencies:\n%s", buf.String())
+	}
+}
+
+// TestUnpackRefusesEscapes: a crate whose checksum the lock pins but whose
+// tar tries to write outside its NAME-VERSION directory (a .. path, an
+// absolute path, a symbolic link to the host, a link then a file through it)
+// is refused, and nothing lands outside the vendored tree.
+func TestUnpackRefusesEscapes(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		entries []tar.Header
+	}{
+		{"dotdot", []tar.Header{{Name: "evil-1.0.0/../../escaped", Typeflag: tar.TypeReg, Size: 4, Mode: 0o644}}},
+		{"absolute", []tar.Header{{Name: "/tmp/escaped", Typeflag: tar.TypeReg, Size: 4, Mode: 0o644}}},
+		{"other crate", []tar.Header{{Name: "other-1.0.0/escaped", Typeflag: tar.TypeReg, Size: 4, Mode: 0o644}}},
+		{"symlink", []tar.Header{
+			{Name: "evil-1.0.0/link", Typeflag: tar.TypeSymlink, Linkname: "/"},
+			{Name: "evil-1.0.0/link/escaped", Typeflag: tar.TypeReg, Size: 4, Mode: 0o644}}},
+		{"hard link", []tar.Header{{Name: "evil-1.0.0/passwd", Typeflag: tar.TypeLink, Linkname: "/etc/passwd"}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			gz := gzip.NewWriter(&buf)
+			tw := tar.NewWriter(gz)
+			for _, h := range tc.entries {
+				if err := tw.WriteHeader(&h); err != nil {
+					t.Fatal(err)
+				}
+				if h.Size > 0 {
+					tw.Write([]byte("pwnd"))
+				}
+			}
+			tw.Close()
+			gz.Close()
+			base := t.TempDir()
+			file := filepath.Join(base, "evil.crate")
+			os.WriteFile(file, buf.Bytes(), 0o444)
+			sum := sha256.Sum256(buf.Bytes())
+			snap := filepath.Join(base, "a", "b", "snap")
+			os.MkdirAll(filepath.Join(snap, VendorDir), 0o755)
+			root, err := safefs.OpenRoot(snap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer root.Close()
+			c := vendoredCrate{Dependency: Dependency{Name: "evil", Version: "1.0.0", Checksum: hex.EncodeToString(sum[:])},
+				file: file, dir: VendorDir + "/evil-1.0.0"}
+			_, err = unpackCrate(root, c, time.Unix(1700000000, 0))
+			if err == nil || !strings.Contains(err.Error(), "crate evil 1.0.0") {
+				t.Errorf("unpack: %v, want an error naming the crate", err)
+			}
+			for _, p := range []string{filepath.Join(base, "escaped"), filepath.Join(base, "a", "escaped"), filepath.Join(base, "a", "b", "escaped"), "/tmp/escaped", "/escaped"} {
+				if _, err := os.Lstat(p); err == nil {
+					t.Errorf("%s was written", p)
+				}
+			}
+		})
 	}
 }
