@@ -10,8 +10,10 @@ APT_PACKAGES := mmdebstrap disorderfs gcc zlib1g-dev libseccomp-dev git tar gzip
 # Only the tests need these: runc (start benchmark), containerd (the containerd
 # backend's tests start a private daemon of their own), chromium (the HTML report test),
 # docker-registry and skopeo (image push, pull and export round trips), cargo (the
-# no-config tests: cargo new, cargo metadata on the host; rustup's cargo does too).
-TEST_PACKAGES := runc containerd chromium docker-registry skopeo cargo libxml2-utils
+# no-config tests: cargo new, cargo metadata on the host; rustup's cargo does too),
+# librust-*-dev (real crate sources the fetch tests package into a local registry).
+TEST_PACKAGES := runc containerd chromium docker-registry skopeo cargo libxml2-utils librust-serde-dev librust-serde-derive-dev \
+	librust-regex-dev librust-aho-corasick-dev librust-memchr-dev
 BIN := ./reprobox
 # libcontainer applies the builds' seccomp profile only when built with the
 # seccomp tag and libseccomp-dev; without it every build is refused.

@@ -38,6 +38,9 @@ type Runner struct {
 	WorkDir string
 	// LibDir caches what reprobox compiles for builds (the time shim).
 	LibDir string
+	// CrateCache holds the crates the fetch phase downloads, by checksum
+	// (see fetch.go); empty: no fetch phase.
+	CrateCache string
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 	// Progress receives notes on slow steps outside the build itself (copying
@@ -78,8 +81,11 @@ type Plan struct {
 	SourceDateEpochFrom string
 	// Limits bound every build of the plan (the config's, defaults filled).
 	Limits policies.Limits
+	// Dependencies are the crates the fetch phase gave the builds (sorted).
+	Dependencies []Dependency
 	// OutDir is excluded from the source copy when it lies inside Project.
 	outRel string
+	vendor *vendorSet
 	snaps  snapshots
 	shim   []byte
 }
@@ -150,7 +156,12 @@ func (r *Runner) NewPlan(ctx context.Context, project string, cfg Config, imageF
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Project: abs, Config: cfg, Image: img, Rootfs: rootfs, Base: base, SourceDateEpochFrom: from, Limits: lim.WithDefaults(), shim: shim}
+	vendor, deps, err := r.fetch(ctx, abs)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Project: abs, Config: cfg, Image: img, Rootfs: rootfs, Base: base, SourceDateEpochFrom: from, Limits: lim.WithDefaults(), shim: shim,
+		Dependencies: deps, vendor: vendor}
 	if outDir != "" {
 		if absOut, err := filepath.Abs(outDir); err == nil {
 			if rel, err := filepath.Rel(abs, absOut); err == nil && !strings.HasPrefix(rel, "..") && !strings.Contains(rel, "/") {

@@ -53,10 +53,12 @@ const DefaultRepeats = 9
 
 // A CheckReport is the result of a check, written by --json.
 type CheckReport struct {
-	Artifacts        []ArtifactReport   `json:"artifacts"`
-	BuildFailures    map[string]string  `json:"build_failures,omitempty"`
-	Builds           int                `json:"builds"`
-	Culprits         []string           `json:"culprits"`
+	Artifacts     []ArtifactReport  `json:"artifacts"`
+	BuildFailures map[string]string `json:"build_failures,omitempty"`
+	Builds        int               `json:"builds"`
+	Culprits      []string          `json:"culprits"`
+	// Dependencies are the crates the fetch phase gave the builds (sorted).
+	Dependencies     []Dependency       `json:"dependencies"`
 	Factors          map[string]Values  `json:"factors"`
 	Image            string             `json:"image"`
 	Nondeterministic bool               `json:"nondeterministic"`
@@ -65,7 +67,7 @@ type CheckReport struct {
 	Seed             uint64             `json:"seed"`
 	Timings          map[string]float64 `json:"timings_seconds,omitempty"`
 
-	// Intermediates says what was kept to localize differences (WriteJSON
+	// Intermediates says what was kept to localize differences (jsonout
 	// sorts the keys).
 	Intermediates *IntermediatesReport `json:"intermediates,omitempty"`
 	// Trials are the sets of factors built, with the artifacts that
@@ -97,7 +99,7 @@ type ArtifactReport struct {
 	// Localization is where the compared builds' cargo units first differ
 	// (for a nondeterministic artifact, two builds in one environment; for
 	// a culprit, the control and the culprit's build), and the chain from
-	// there to the artifact. The evidence text opens with it. WriteJSON
+	// there to the artifact. The evidence text opens with it. jsonout.Write
 	// sorts the keys.
 	Localization *Localization `json:"localization,omitempty"`
 	// LocalizationError says why intermediates could not be compared.
@@ -354,6 +356,10 @@ func (c *checker) run(ctx context.Context) (*CheckReport, error) {
 	rep := &CheckReport{
 		Factors: map[string]Values{}, Image: c.p.Image.Digest.String(),
 		Seed: c.opts.Seed, Repeats: c.opts.Repeats, Culprits: []string{},
+		Dependencies: c.p.Dependencies,
+	}
+	if rep.Dependencies == nil {
+		rep.Dependencies = []Dependency{}
 	}
 	vs := policies.Perturb(c.p.Base, vary, c.opts.Seed)
 	for _, name := range vary {

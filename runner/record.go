@@ -15,6 +15,7 @@ import (
 type Record struct {
 	Artifacts           []Artifact         `json:"artifacts"`
 	Command             []string           `json:"command"`
+	Dependencies        []Dependency       `json:"dependencies"`
 	Durations           map[string]float64 `json:"durations_seconds"`
 	Environment         []string           `json:"environment"`
 	ExitCode            int                `json:"exit_code"`
@@ -35,6 +36,7 @@ func NewRecord(p *Plan, o *Outcome) Record {
 	rec := Record{
 		Artifacts:           o.Artifacts,
 		Command:             p.Config.Command,
+		Dependencies:        p.Dependencies,
 		Durations:           map[string]float64{"build": o.Duration.Seconds()},
 		Environment:         o.Settings.Environ(),
 		ExitCode:            o.Result.ExitCode,
@@ -50,6 +52,9 @@ func NewRecord(p *Plan, o *Outcome) Record {
 	}
 	if rec.Artifacts == nil {
 		rec.Artifacts = []Artifact{}
+	}
+	if rec.Dependencies == nil {
+		rec.Dependencies = []Dependency{}
 	}
 	if !o.OK() {
 		rec.Status, rec.Failure = "failed", o.Failure()

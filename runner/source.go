@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -60,6 +62,12 @@ func (p *Plan) snapshot(ctx context.Context, workDir string, sde int64, uid, gid
 	}
 	start := time.Now()
 	files, bytes, digest, err := copyTree(ctx, p.Project, tmp, p.Config.excludes(p.outRel), sde, int(uid), int(gid))
+	if err == nil && p.vendor != nil {
+		// The fetched crates, vendored (fetch.go); the lock's checksums pin
+		// them, and the snapshot's digest covers them through it.
+		err = p.vendor.install(ctx, tmp, sde, int(uid), int(gid))
+		digest = vendoredDigest(digest, p.vendor)
+	}
 	if err != nil {
 		os.RemoveAll(tmp)
 		return sandbox.Source{}, err
@@ -88,4 +96,15 @@ func (p *Plan) Close() error {
 	err := os.RemoveAll(p.snaps.dir)
 	p.snaps.dir, p.snaps.byID = "", nil
 	return err
+}
+
+// vendoredDigest is the digest of a snapshot of the tree with digest tree and
+// the crates of v vendored into it.
+func vendoredDigest(tree string, v *vendorSet) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\nlock %s\n", tree, v.lockSum)
+	for _, c := range v.crates {
+		fmt.Fprintf(h, "%s %s %s %s\n", c.Name, c.Version, c.Checksum, c.dir)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

@@ -123,7 +123,9 @@ func newRunner(cmd *cobra.Command) (*runner.Runner, error) {
 		Backend: backend,
 		WorkDir: filepath.Join(dd, "work"),
 		LibDir:  filepath.Join(dd, "lib"),
-		Logger:  slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// The fetch phase's crates, by checksum: <data-dir>/cache/crates/sha256/.
+		CrateCache: filepath.Join(dd, "cache", "crates"),
+		Logger:     slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	// Work directories of runs that were killed (SIGKILL, a crash) are
 	// unmounted and removed before anything else runs.
@@ -178,6 +180,7 @@ func runBuild(ctx context.Context, cmd *cobra.Command, dir string, cfg runner.Co
 	if err != nil {
 		return err
 	}
+	r.Progress = stderr // the fetch phase's and the snapshot's notes
 	plan, err := r.NewPlan(ctx, dir, cfg, fromFlag, out)
 	if err != nil {
 		return err
@@ -185,7 +188,6 @@ func runBuild(ctx context.Context, cmd *cobra.Command, dir string, cfg runner.Co
 	defer plan.Close()
 	fmt.Fprintf(stderr, "reprobox: building %s in %s (SOURCE_DATE_EPOCH=%d from %s)\n",
 		plan.Project, plan.Image.Reference(), plan.Base.SourceDateEpoch, plan.SourceDateEpochFrom)
-	r.Progress = stderr
 	stream, stop := io.Writer(stderr), func() {}
 	if progress > 0 {
 		var steps io.Writer

@@ -167,6 +167,7 @@ func runVerify(ctx context.Context, cmd *cobra.Command, f *verifyFlags, args []s
 	if err != nil {
 		return err
 	}
+	r.Progress = stderr
 	plan, err := r.NewPlan(ctx, dir, cfg, fromFlag, f.project.out)
 	if err != nil {
 		return err
@@ -174,7 +175,6 @@ func runVerify(ctx context.Context, cmd *cobra.Command, f *verifyFlags, args []s
 	defer plan.Close()
 	fmt.Fprintf(stderr, "reprobox: verifying %s against %s (%s, %d artifact(s)) in %s, %d build(s)\n",
 		plan.Project, pub.Where, pub.Form, len(pub.Entries), plan.Image.Reference(), f.repeats+1)
-	r.Progress = stderr
 	rep, err := r.Verify(ctx, plan, pub, runner.VerifyOptions{
 		Repeats: f.repeats, Stream: stderr, Progress: stderr, ProgressEvery: progressEvery(f.project.progress),
 		EvidenceLines: f.evidence, Only: f.only,
