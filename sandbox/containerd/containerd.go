@@ -36,8 +36,6 @@ package containerd
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -45,7 +43,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -245,23 +242,6 @@ func (b *Backend) nsCtx(ctx context.Context) context.Context {
 // labels are the labels of everything job id makes.
 func (b *Backend) labels(id string) map[string]string {
 	return map[string]string{LabelOwner: b.owner, LabelJob: id}
-}
-
-var idRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
-
-func validID(id string) error {
-	if !idRE.MatchString(id) || id == "." || id == ".." || len(id) > 76 {
-		return fmt.Errorf("invalid job id %q", id)
-	}
-	return nil
-}
-
-func randomID() string {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on Linux.
-	}
-	return hex.EncodeToString(b[:])
 }
 
 // processOwner is "<pid>:<start time>" of process pid: the start time (in

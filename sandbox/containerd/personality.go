@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/reprobox/reprobox/sandbox"
 	"golang.org/x/sys/unix"
 )
 
@@ -31,27 +32,10 @@ const (
 	perLinux           = 0x0000
 	perLinux32         = 0x0008
 	personalityUname26 = 0x0020000
-	// allPersonalityFlags is every flag bit (UNAME26 to ADDR_LIMIT_3GB).
-	allPersonalityFlags = 0xffe0000
 	// perClearOnSetid are the flags execve(2) clears when the new program
 	// gains privileges.
 	perClearOnSetid = 0x0740000
 )
-
-// personalityFlags are the flags by the names an OCI spec uses.
-var personalityFlags = map[specs.LinuxPersonalityFlag]uint32{
-	"UNAME26":            0x0020000,
-	"ADDR_NO_RANDOMIZE":  0x0040000,
-	"FDPIC_FUNCPTRS":     0x0080000,
-	"MMAP_PAGE_ZERO":     0x0100000,
-	"ADDR_COMPAT_LAYOUT": 0x0200000,
-	"READ_IMPLIES_EXEC":  0x0400000,
-	"ADDR_LIMIT_32BIT":   0x0800000,
-	"SHORT_INODE":        0x1000000,
-	"WHOLE_SECONDS":      0x2000000,
-	"STICKY_TIMEOUTS":    0x4000000,
-	"ADDR_LIMIT_3GB":     0x8000000,
-}
 
 // persona is the personality(2) value of a job: the spec's domain and flags
 // with the job's flags.
@@ -66,7 +50,7 @@ func persona(spec *specs.Spec, flags uint32) (uint32, error) {
 			return 0, fmt.Errorf("unknown personality domain %q", l.Domain)
 		}
 		for _, f := range l.Flags {
-			v, ok := personalityFlags[f]
+			v, ok := sandbox.PersonalityFlags[f]
 			if !ok {
 				return 0, unsupported("personality flag %q", f)
 			}

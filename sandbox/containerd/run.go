@@ -40,9 +40,9 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 	}
 	id := job.ID
 	if id == "" {
-		id = randomID()
+		id = sandbox.NewID()
 	}
-	if err := validID(id); err != nil {
+	if err := sandbox.CheckID(id); err != nil {
 		return nil, fmt.Errorf("containerd: %w", err)
 	}
 	defer func() {
@@ -483,7 +483,7 @@ func checkJob(job *sandbox.Job) error {
 	default:
 		return fmt.Errorf("unknown file ordering %q", job.FileOrdering)
 	}
-	if job.Personality&^allPersonalityFlags != 0 {
+	if job.Personality&^sandbox.AllPersonalityFlags != 0 {
 		return fmt.Errorf("personality %#x has bits that are not personality flags", job.Personality)
 	}
 	for _, m := range spec.Mounts {

@@ -77,12 +77,12 @@ func (b *Backend) sourceLayer(ctx context.Context, src sandbox.Source) (sourceLa
 	}
 
 	b.log.Debug("copying source into a snapshot", "dir", src.Dir, "digest", src.Digest)
-	ctx, done, err := b.withLease(ctx, "reprobox/source-copy/"+randomID(), b.labels("source"))
+	ctx, done, err := b.withLease(ctx, "reprobox/source-copy/"+sandbox.NewID(), b.labels("source"))
 	if err != nil {
 		return sourceLayer{}, err
 	}
 	defer func() { _ = done(context.WithoutCancel(ctx)) }()
-	key := name + "/copy-" + randomID()
+	key := name + "/copy-" + sandbox.NewID()
 	mounts, err := sn.Prepare(ctx, key, "", snapshots.WithLabels(b.labels("source")))
 	if err != nil {
 		return sourceLayer{}, fmt.Errorf("source snapshot: %w", err)

@@ -35,8 +35,6 @@ package libcontainer
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -57,6 +55,7 @@ import (
 	_ "github.com/opencontainers/cgroups/devices"
 	lc "github.com/opencontainers/runc/libcontainer"
 	"github.com/opencontainers/runc/libcontainer/configs"
+
 	// Joins the namespaces in the re-executed init, before the Go runtime starts.
 	_ "github.com/opencontainers/runc/libcontainer/nsenter"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -169,21 +168,11 @@ func within(path, dir string) bool {
 	return path == dir || strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
 }
 
-var idRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]+$`)
-
 func validID(id string) error {
-	if !idRE.MatchString(id) || id == "." || id == ".." || strings.HasPrefix(id, ".lock-") {
+	if strings.HasPrefix(id, ".lock-") {
 		return fmt.Errorf("invalid job id %q", id)
 	}
-	return nil
-}
-
-func randomID() string {
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand never fails on Linux.
-	}
-	return hex.EncodeToString(b[:])
+	return sandbox.CheckID(id)
 }
 
 // Run runs job in a new container and removes the container, its cgroups,
@@ -194,7 +183,7 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 	}
 	id := job.ID
 	if id == "" {
-		id = randomID()
+		id = sandbox.NewID()
 	}
 	if err := validID(id); err != nil {
 		return nil, fmt.Errorf("libcontainer: %w", err)

@@ -26,25 +26,6 @@ func unsupported(what string, args ...any) error {
 	return sandbox.Unsupported(backendName, fmt.Sprintf(what, args...))
 }
 
-// Personality flags from linux/personality.h, by the names the OCI spec would
-// use for them (it defines none).
-var personalityFlags = map[specs.LinuxPersonalityFlag]uint32{
-	"UNAME26":            0x0020000,
-	"ADDR_NO_RANDOMIZE":  0x0040000,
-	"FDPIC_FUNCPTRS":     0x0080000,
-	"MMAP_PAGE_ZERO":     0x0100000,
-	"ADDR_COMPAT_LAYOUT": 0x0200000,
-	"READ_IMPLIES_EXEC":  0x0400000,
-	"ADDR_LIMIT_32BIT":   0x0800000,
-	"SHORT_INODE":        0x1000000,
-	"WHOLE_SECONDS":      0x2000000,
-	"STICKY_TIMEOUTS":    0x4000000,
-	"ADDR_LIMIT_3GB":     0x8000000,
-}
-
-// allPersonalityFlags is the union of personalityFlags.
-const allPersonalityFlags = 0xffe0000
-
 var rlimits = map[string]int{
 	"RLIMIT_CPU":        unix.RLIMIT_CPU,
 	"RLIMIT_FSIZE":      unix.RLIMIT_FSIZE,
@@ -86,7 +67,7 @@ func checkJob(job *sandbox.Job) error {
 	if err := checkData(job); err != nil {
 		return err
 	}
-	if job.Personality&^allPersonalityFlags != 0 {
+	if job.Personality&^sandbox.AllPersonalityFlags != 0 {
 		return fmt.Errorf("personality %#x has bits that are not personality flags", job.Personality)
 	}
 	if err := checkProcess(spec.Process); err != nil {
@@ -214,7 +195,7 @@ func checkLinux(l *specs.Linux) error {
 			return fmt.Errorf("unknown personality domain %q", p.Domain)
 		}
 		for _, f := range p.Flags {
-			if _, ok := personalityFlags[f]; !ok {
+			if _, ok := sandbox.PersonalityFlags[f]; !ok {
 				return unsupported("personality flag %q", f)
 			}
 		}
@@ -256,7 +237,7 @@ const perClearOnSetid = 0x0740000
 func checkPersonalityKept(spec *specs.Spec, flags uint32) error {
 	if p := spec.Linux.Personality; p != nil {
 		for _, f := range p.Flags {
-			flags |= personalityFlags[f]
+			flags |= sandbox.PersonalityFlags[f]
 		}
 	}
 	c := spec.Process.Capabilities
@@ -299,7 +280,7 @@ func convert(job *sandbox.Job, id, rootfs, cgroupPath string, mounts []specs.Mou
 			domain = configs.PerLinux32
 		}
 		for _, f := range p.Flags {
-			flags |= personalityFlags[f]
+			flags |= sandbox.PersonalityFlags[f]
 		}
 	}
 	// specconv only warns about flags; the personality is set below instead.

@@ -1,0 +1,49 @@
+package sandbox
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// PersonalityFlags are the personality(2) flags of linux/personality.h, by
+// the names an OCI spec would use for them (it defines none).
+var PersonalityFlags = map[specs.LinuxPersonalityFlag]uint32{
+	"UNAME26":            0x0020000,
+	"ADDR_NO_RANDOMIZE":  0x0040000,
+	"FDPIC_FUNCPTRS":     0x0080000,
+	"MMAP_PAGE_ZERO":     0x0100000,
+	"ADDR_COMPAT_LAYOUT": 0x0200000,
+	"READ_IMPLIES_EXEC":  0x0400000,
+	"ADDR_LIMIT_32BIT":   0x0800000,
+	"SHORT_INODE":        0x1000000,
+	"WHOLE_SECONDS":      0x2000000,
+	"STICKY_TIMEOUTS":    0x4000000,
+	"ADDR_LIMIT_3GB":     0x8000000,
+}
+
+// AllPersonalityFlags is the union of PersonalityFlags.
+const AllPersonalityFlags = 0xffe0000
+
+var idRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,76}$`)
+
+// CheckID reports whether id can name a job (Job.ID): [a-zA-Z0-9_.-], at
+// most 76 characters, not "." or "..".
+func CheckID(id string) error {
+	if !idRE.MatchString(id) || id == "." || id == ".." {
+		return fmt.Errorf("invalid job id %q", id)
+	}
+	return nil
+}
+
+// NewID returns a random job ID.
+func NewID() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux.
+	}
+	return hex.EncodeToString(b[:])
+}
