@@ -338,3 +338,51 @@ func TestSourceDigestCoversOwnership(t *testing.T) {
 		t.Fatalf("Run = %v, %v; want the digest refused", res, err)
 	}
 }
+
+// TestDiskBytesAttacks: a build that writes past the bound and exits before
+// the watchdog looks, or hides its writes below a tree nested deeper than a
+// walk descends (relative mkdir in a loop, past PATH_MAX), is still over.
+func TestDiskBytesAttacks(t *testing.T) {
+	b := newBackend(t)
+	for name, script := range map[string]string{
+		"burst": `head -c 31457280 /dev/zero > f; echo done`,
+		"deep":  `perl -e 'for (1..2100) { mkdir "d" or die "mkdir: $!"; chdir "d" or die "chdir: $!" } open(F, ">", "hidden") or die; print F "x" x 31457280; close F' && echo done`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			job := shellJob(t, script, nil)
+			job.DiskBytes = 20 << 20
+			res, out, _ := run(t, b, job)
+			if !res.DiskExceeded {
+				t.Errorf("DiskExceeded false (exit %d, output %q): the job's writes were not counted", res.ExitCode, out)
+			}
+		})
+	}
+}
+
+// TestSourceMountNosuid: the job's writable snapshot is mounted on the host
+// (for the bind into the container and for Collect); there a setuid binary or
+// a device node the build made must mean nothing.
+func TestSourceMountNosuid(t *testing.T) {
+	b := newBackend(t)
+	job := shellJob(t, `echo hi > f`, nil)
+	var opts string
+	job.Collect = func(_ context.Context, _ *sandbox.Result, tree string) error {
+		src := filepath.Join(filepath.Dir(tree), "src")
+		mi, err := os.ReadFile("/proc/self/mountinfo")
+		if err != nil {
+			return err
+		}
+		for _, l := range strings.Split(string(mi), "\n") {
+			if f := strings.Fields(l); len(f) > 5 && f[4] == src {
+				opts = f[5]
+			}
+		}
+		return nil
+	}
+	if res, _, _ := run(t, b, job); !res.Success() {
+		t.Fatalf("exit %d", res.ExitCode)
+	}
+	if !strings.Contains(opts, "nosuid") || !strings.Contains(opts, "nodev") {
+		t.Errorf("the source snapshot's host mount has options %q, want nosuid and nodev", opts)
+	}
+}

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/reprobox/reprobox/sandbox/internal/diskwatch"
+
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/mount"
 	"github.com/containerd/containerd/v2/core/snapshots"
@@ -111,6 +113,7 @@ type run struct {
 	rootKey   string
 	srcKey    string
 	srcMount  string // the source snapshot, mounted on the host
+	upper     string // its overlay's upper directory (what the job wrote), or ""
 	disorder  string // disorderfs over srcMount, or ""
 	container client.Container
 	task      client.Task
@@ -152,6 +155,16 @@ func (r *run) prepare(ctx context.Context, chain, srcLayer string) error {
 	src := filepath.Join(dir, "src")
 	if err := os.Mkdir(src, 0o755); err != nil {
 		return err
+	}
+	// The job writes into this mount: on the host it must not give a
+	// setuid binary or a device node the build made any meaning.
+	for i := range mounts {
+		mounts[i].Options = append(mounts[i].Options, "nosuid", "nodev")
+		for _, o := range mounts[i].Options {
+			if d, ok := strings.CutPrefix(o, "upperdir="); ok {
+				r.upper = d
+			}
+		}
 	}
 	if err := mount.All(mounts, src); err != nil {
 		return fmt.Errorf("mount the source snapshot: %w", err)
@@ -296,6 +309,10 @@ func (r *run) start(ctx context.Context) (*sandbox.Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("task exit status: %w", err)
 	}
+	// What the job wrote after the watchdog's last look.
+	if job.DiskBytes > 0 && !res.DiskExceeded && r.diskUsage(ctx) > job.DiskBytes {
+		res.DiskExceeded = true
+	}
 	// containerd reports a process killed by a signal as 128+signal.
 	res.ExitCode = int(code)
 	if code > 128 && code < 128+65 {
@@ -321,7 +338,6 @@ func (r *run) start(ctx context.Context) (*sandbox.Result, error) {
 // own sizes).
 func (r *run) watchDisk(ctx context.Context) <-chan struct{} {
 	over := make(chan struct{})
-	sn := r.b.client.SnapshotService(r.b.snapshotter)
 	go func() {
 		t := time.NewTicker(r.b.diskPoll)
 		defer t.Stop()
@@ -331,17 +347,28 @@ func (r *run) watchDisk(ctx context.Context) <-chan struct{} {
 				return
 			case <-t.C:
 			}
-			u, err := sn.Usage(ctx, r.srcKey)
-			if err != nil {
-				continue
-			}
-			if u.Size > r.job.DiskBytes {
+			if r.diskUsage(ctx) > r.job.DiskBytes {
 				close(over)
 				return
 			}
 		}
 	}()
 	return over
+}
+
+// diskUsage is what the job wrote: its overlay's upper directory measured
+// as libcontainer's is (package diskwatch: a tree too deep to measure counts
+// as over any limit), or the snapshotter's own count where there is no upper
+// directory, and over any limit when it cannot be measured.
+func (r *run) diskUsage(ctx context.Context) int64 {
+	if r.upper != "" {
+		return diskwatch.Usage(r.upper)
+	}
+	u, err := r.b.client.SnapshotService(r.b.snapshotter).Usage(ctx, r.srcKey)
+	if err != nil {
+		return diskwatch.Unmeasurable
+	}
+	return u.Size
 }
 
 // collect hands the job's tree, mounted read-only, to job.Collect.

@@ -11,6 +11,7 @@ package diskwatch
 
 import (
 	"context"
+	"math"
 	"os"
 	"time"
 
@@ -61,8 +62,13 @@ func Watch(ctx context.Context, limit int64, exceeded func(used int64), dirs ...
 }
 
 // maxDepth bounds how deep Usage descends: each level holds one directory
-// descriptor open.
+// descriptor open. A tree deeper than that cannot be measured and counts as
+// Unmeasurable, so that nesting cannot hide what a build writes.
 const maxDepth = 2048
+
+// Unmeasurable is the usage of a tree deeper than Usage descends: more than
+// any limit.
+const Unmeasurable = math.MaxInt64
 
 // Usage is the space allocated to the files under dirs (by allocated blocks,
 // so a sparse file counts what it really uses), each hard-linked file once. A
@@ -71,11 +77,13 @@ const maxDepth = 2048
 // measured, so the walk is relative to directory descriptors and never
 // follows a link: each entry is stat'ed with AT_SYMLINK_NOFOLLOW and each
 // directory opened with O_NOFOLLOW from its parent's descriptor (a directory
-// swapped for a link meanwhile fails to open and is skipped).
+// swapped for a link meanwhile fails to open and is skipped). A tree nested
+// deeper than maxDepth directories is Unmeasurable.
 func Usage(dirs ...string) int64 {
 	type inode struct{ dev, ino uint64 }
 	seen := map[inode]bool{}
 	var total int64
+	tooDeep := false
 	var walk func(fd int, name string, depth int)
 	walk = func(fd int, name string, depth int) {
 		f := os.NewFile(uintptr(fd), name)
@@ -91,6 +99,7 @@ func Usage(dirs ...string) int64 {
 			}
 			if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 				if depth >= maxDepth {
+					tooDeep = true
 					continue
 				}
 				sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
@@ -115,6 +124,9 @@ func Usage(dirs ...string) int64 {
 			continue
 		}
 		walk(fd, dir, 0)
+	}
+	if tooDeep {
+		return Unmeasurable
 	}
 	return total
 }

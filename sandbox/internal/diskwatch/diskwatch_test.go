@@ -3,9 +3,12 @@ package diskwatch
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestDiskUsage(t *testing.T) {
@@ -88,4 +91,43 @@ func TestWatch(t *testing.T) {
 	if len(got) != 0 {
 		t.Errorf("reported %d bytes within the limit", <-got)
 	}
+}
+
+// TestDiskUsageTooDeep: a build that nests directories deeper than the walk
+// descends (relative mkdir in a loop, past PATH_MAX) and writes at the bottom
+// cannot hide it: the tree counts as Unmeasurable, over any limit.
+func TestDiskUsageTooDeep(t *testing.T) {
+	dir := t.TempDir()
+	if got := Usage(dir); got >= Unmeasurable {
+		t.Fatalf("an empty tree is Unmeasurable")
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < maxDepth+5; i++ {
+		if err := unix.Mkdirat(fd, "d", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		sub, err := unix.Openat(fd, "d", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		unix.Close(fd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fd = sub
+	}
+	f, err := unix.Openat(fd, "hidden", unix.O_WRONLY|unix.O_CREAT|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(f, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(f)
+	unix.Close(fd)
+	if got := Usage(dir); got != Unmeasurable {
+		t.Errorf("Usage of a tree %d directories deep = %d, want Unmeasurable", maxDepth+5, got)
+	}
+	// t.TempDir's cleanup cannot remove a tree this deep by path.
+	t.Cleanup(func() { exec.Command("rm", "-rf", dir).Run() })
 }
