@@ -551,8 +551,19 @@ func (e *Experiment) Cells() []Cell {
 		for _, img := range e.Images {
 			for _, combo := range combos {
 				c := Cell{Project: p, Image: img, Levels: map[string]string{}, Varied: []string{}, Index: len(cells)}
+				// The ID covers every input of the cell's builds that the
+				// file or the command line gives, so that resuming never
+				// reuses a result made under other inputs: the command,
+				// and the seed where it decides what a "perturbed" level
+				// is (elsewhere it only picks cells).
 				h := sha256.New()
-				fmt.Fprintf(h, "project=%s\x00image=%s\x00", p, img)
+				fmt.Fprintf(h, "project=%s\x00image=%s\x00command=%q\x00", p, img, e.Command)
+				for i, f := range e.Factors {
+					if f.Levels[combo[i]] == "perturbed" {
+						fmt.Fprintf(h, "seed=%d\x00", e.Seed)
+						break
+					}
+				}
 				for i, f := range e.Factors {
 					lvl := f.Levels[combo[i]]
 					c.Levels[f.Name] = lvl

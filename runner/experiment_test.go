@@ -77,10 +77,27 @@ func TestExperimentOneAtATime(t *testing.T) {
 		}
 		ids[c.ID] = true
 	}
-	// The ID depends on the levels, not on the seed or position.
+	// The ID depends on the levels, not on the seed or position...
 	e2 := parseTestdata(t, "basic.toml", 99)
 	if e2.Cells()[3].ID != cells[3].ID {
 		t.Error("cell IDs depend on the seed")
+	}
+	// ...but on the command, and on the seed where a level is "perturbed"
+	// (the seed decides its value): a resume never reuses such a result.
+	e2.Command = []string{"make"}
+	if e2.Cells()[3].ID == cells[3].ID {
+		t.Error("cell IDs do not depend on the command")
+	}
+	e3 := parseTestdata(t, "basic.toml", 1)
+	e3.Factors[0].Levels[1] = "perturbed"
+	c1 := e3.Cells()
+	e3.Seed = 2
+	c2 := e3.Cells()
+	if c1[0].ID != c2[0].ID {
+		t.Error("the baseline cell's ID depends on the seed")
+	}
+	if c1[1].Levels[e3.Factors[0].Name] != "perturbed" || c1[1].ID == c2[1].ID {
+		t.Errorf("cell %v with a perturbed level has the same ID under another seed", c1[1].Levels)
 	}
 	// Settings: each level maps onto its field.
 	base := policies.Normalized(1700000000)

@@ -66,7 +66,7 @@ func (p *Plan) snapshot(ctx context.Context, workDir string, sde int64, uid, gid
 		// The fetched crates, vendored (fetch.go); the lock's checksums pin
 		// them, and the snapshot's digest covers them through it.
 		err = p.vendor.install(ctx, tmp, sde, int(uid), int(gid))
-		digest = vendoredDigest(digest, p.vendor)
+		digest = vendoredDigest(digest, p.vendor, sde)
 	}
 	if err != nil {
 		os.RemoveAll(tmp)
@@ -99,10 +99,10 @@ func (p *Plan) Close() error {
 }
 
 // vendoredDigest is the digest of a snapshot of the tree with digest tree and
-// the crates of v vendored into it.
-func vendoredDigest(tree string, v *vendorSet) string {
+// the crates of v vendored into it with file times sde.
+func vendoredDigest(tree string, v *vendorSet, sde int64) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s\nlock %s\n", tree, v.lockSum)
+	fmt.Fprintf(h, "%s\nlock %s\ntime %d\n", tree, v.lockSum, sde)
 	for _, c := range v.crates {
 		fmt.Fprintf(h, "%s %s %s %s\n", c.Name, c.Version, c.Checksum, c.dir)
 	}
