@@ -26,6 +26,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/reprobox/reprobox/internal/cargolock"
+	"github.com/reprobox/reprobox/internal/human"
 	"github.com/reprobox/reprobox/internal/safefs"
 )
 
@@ -104,6 +105,10 @@ type cargoConfig struct {
 	} `toml:"http"`
 	// files are the files read, nearest first.
 	files []string
+	// trustedIndex is each registry's index as the user's own configuration
+	// ($CARGO_HOME and the environment, never the project's files) gives it:
+	// a token goes only there.
+	trustedIndex map[string]string
 }
 
 // cargoHome is $CARGO_HOME, else ~/.cargo.
@@ -134,18 +139,71 @@ func loadCargoConfig(dir string) (*cargoConfig, error) {
 			break
 		}
 	}
+	var homePaths []string
 	if home := cargoHome(); home != "" {
 		for _, p := range []string{configIn(home), filepath.Join(home, "credentials.toml")} {
 			if p != "" && !slices.Contains(paths, p) {
 				paths = append(paths, p)
+				homePaths = append(homePaths, p)
 			}
 		}
 	}
+	cfg, err := decodeConfigs(paths, homePaths)
+	if err != nil {
+		return nil, err
+	}
+	// Tokens and the indexes they are for come only from the user's own
+	// files: a project (a pull request, a bisected commit) can name any
+	// index in its .cargo/config.toml, and must not receive the user's
+	// tokens by naming a registry the user has one for.
+	home, err := decodeConfigs(homePaths, homePaths)
+	if err != nil {
+		return nil, err
+	}
+	cfg.trustedIndex = map[string]string{}
+	cfg.Registry.Token = home.Registry.Token
+	for name, r := range cfg.Registries {
+		r.Token = home.Registries[name].Token
+		cfg.Registries[name] = r
+	}
+	for name, r := range home.Registries {
+		cfg.trustedIndex[name] = r.Index
+	}
+	if v, ok := os.LookupEnv("CARGO_NET_OFFLINE"); ok {
+		b := v == "true"
+		cfg.Net.Offline = &b
+	}
+	if v := os.Getenv("CARGO_HTTP_PROXY"); v != "" {
+		cfg.HTTP.Proxy = v
+	}
+	for name, r := range cfg.Registries {
+		env := "CARGO_REGISTRIES_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		if v := os.Getenv(env + "_INDEX"); v != "" {
+			r.Index = v
+			cfg.trustedIndex[name] = v
+		}
+		if v := os.Getenv(env + "_TOKEN"); v != "" {
+			r.Token = v
+		}
+		cfg.Registries[name] = r
+	}
+	if v := os.Getenv("CARGO_REGISTRY_TOKEN"); v != "" {
+		cfg.Registry.Token = v
+	}
+	return cfg, nil
+}
+
+// decodeConfigs merges the cargo config files paths (nearest first) as cargo
+// does: a nearer file's values win. The files of the user's own (in trusted)
+// are read as they are; the others are the project's, which a build or a
+// commit controls: they are read only as regular files, not through a link,
+// and at most 1 MiB.
+func decodeConfigs(paths, trusted []string) (*cargoConfig, error) {
 	merged := map[string]any{}
 	cfg := &cargoConfig{}
 	// Farthest first, so that a nearer file's values replace it.
 	for i := len(paths) - 1; i >= 0; i-- {
-		data, err := os.ReadFile(paths[i])
+		data, err := readConfig(paths[i], slices.Contains(trusted, paths[i]))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		} else if err != nil {
@@ -165,27 +223,25 @@ func loadCargoConfig(dir string) (*cargoConfig, error) {
 	if _, err := toml.Decode(buf.String(), cfg); err != nil {
 		return nil, fmt.Errorf("%w: cargo config (%s): %w", ErrConfig, strings.Join(cfg.files, ", "), err)
 	}
-	if v, ok := os.LookupEnv("CARGO_NET_OFFLINE"); ok {
-		b := v == "true"
-		cfg.Net.Offline = &b
-	}
-	if v := os.Getenv("CARGO_HTTP_PROXY"); v != "" {
-		cfg.HTTP.Proxy = v
-	}
-	for name, r := range cfg.Registries {
-		env := "CARGO_REGISTRIES_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-		if v := os.Getenv(env + "_INDEX"); v != "" {
-			r.Index = v
-		}
-		if v := os.Getenv(env + "_TOKEN"); v != "" {
-			r.Token = v
-		}
-		cfg.Registries[name] = r
-	}
-	if v := os.Getenv("CARGO_REGISTRY_TOKEN"); v != "" {
-		cfg.Registry.Token = v
-	}
 	return cfg, nil
+}
+
+// readConfig reads a cargo config file: a project's through safefs, as a
+// regular file of at most 1 MiB.
+func readConfig(path string, trusted bool) ([]byte, error) {
+	if trusted {
+		return os.ReadFile(path)
+	}
+	f, _, err := safefs.OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, 1<<20+1))
+	if err == nil && len(data) > 1<<20 {
+		err = errors.New("larger than 1 MiB")
+	}
+	return data, err
 }
 
 // configIn is the config file cargo reads in a directory: config (the older
@@ -302,9 +358,19 @@ func (c *cargoConfig) sparse(name, index, lockSource string) (resolvedSource, er
 	return resolvedSource{index: index, name: name}, nil
 }
 
-func (c *cargoConfig) token(name string) string {
+// token is the token of registry name for a request to its index, or "":
+// the crates.io token goes only to crates.io, another registry's only to
+// the index the user's own configuration gives it.
+func (c *cargoConfig) token(name, index string) string {
 	if name == "crates-io" {
+		if strings.TrimSuffix(index, "/") != strings.TrimSuffix(cargolock.CratesIOSparse, "/") {
+			return ""
+		}
 		return c.Registry.Token
+	}
+	trusted := c.trustedIndex[name]
+	if trusted == "" || strings.TrimSuffix(trusted, "/") != strings.TrimSuffix(index, "/") {
+		return ""
 	}
 	return c.Registries[name].Token
 }
@@ -645,7 +711,7 @@ func unwrapURL(err error) error {
 
 func (f *fetcher) auth(req *http.Request, ic *indexConfig, rs resolvedSource) {
 	if ic.AuthRequired {
-		if t := f.cfg.token(rs.name); t != "" {
+		if t := f.cfg.token(rs.name, rs.index); t != "" {
 			req.Header.Set("Authorization", t)
 		}
 	}
@@ -667,12 +733,16 @@ func (f *fetcher) index(ctx context.Context, p cargolock.Package, rs resolvedSou
 	if err != nil {
 		return nil, fmt.Errorf("%w: registry index %s: %w", ErrConfig, u, err)
 	}
-	if t := f.cfg.token(rs.name); t != "" {
-		// cargo sends a registry's token with every request once the
-		// registry asks for it; config.json is how it asks (HTTP 401).
-		req.Header.Set("Authorization", t)
-	}
 	resp, err := f.client.Do(req)
+	if err == nil && resp.StatusCode == http.StatusUnauthorized {
+		// A registry asks for the token by refusing config.json (HTTP
+		// 401), as cargo expects; only then is it sent.
+		if t := f.cfg.token(rs.name, rs.index); t != "" {
+			resp.Body.Close()
+			req.Header.Set("Authorization", t)
+			resp, err = f.client.Do(req)
+		}
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, context.Cause(ctx)
@@ -786,6 +856,12 @@ func (vs *vendorSet) install(ctx context.Context, dir string, sde int64, uid, gi
 // way: a crate whose file no longer matches its checksum is an error. Only
 // files and directories under NAME-VERSION/ are allowed. It returns the
 // directories it made.
+// Bounds of what one crate unpacks to.
+const (
+	maxCrateUnpacked = 512 << 20
+	maxCrateEntries  = 100_000
+)
+
 func unpackCrate(root *safefs.Root, c vendoredCrate, clamp time.Time) ([]string, error) {
 	fail := func(err error) ([]string, error) {
 		return nil, fmt.Errorf("runner: crate %s %s (%s): %w", c.Name, c.Version, c.file, err)
@@ -806,6 +882,7 @@ func unpackCrate(root *safefs.Root, c vendoredCrate, clamp time.Time) ([]string,
 	dirs := []string{c.dir}
 	prefix := c.Name + "-" + c.Version + "/"
 	tr := tar.NewReader(gz)
+	var unpacked, entries int64
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
@@ -826,6 +903,14 @@ func unpackCrate(root *safefs.Root, c vendoredCrate, clamp time.Time) ([]string,
 		if rel == ".cargo-checksum.json" {
 			continue // reprobox writes its own
 		}
+		// A crate whose checksum the lock pins may still be a bomb: bound
+		// what it unpacks to, as cargo does (512 MiB).
+		if entries++; entries > maxCrateEntries {
+			return fail(fmt.Errorf("more than %d entries", maxCrateEntries))
+		}
+		if unpacked += max(hdr.Size, 0); unpacked > maxCrateUnpacked {
+			return fail(fmt.Errorf("unpacks to more than %s", human.Bytes(maxCrateUnpacked)))
+		}
 		target := path.Join(c.dir, rel)
 		switch hdr.Typeflag {
 		case tar.TypeDir:
@@ -845,7 +930,7 @@ func unpackCrate(root *safefs.Root, c vendoredCrate, clamp time.Time) ([]string,
 			if err != nil {
 				return fail(fmt.Errorf("entry %q: %w", name, err))
 			}
-			_, err = io.Copy(out, tr)
+			_, err = io.Copy(out, io.LimitReader(tr, hdr.Size))
 			if cerr := out.Close(); err == nil {
 				err = cerr
 			}

@@ -433,6 +433,9 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 			{Name: "evil-1.0.0/link", Typeflag: tar.TypeSymlink, Linkname: "/"},
 			{Name: "evil-1.0.0/link/escaped", Typeflag: tar.TypeReg, Size: 4, Mode: 0o644}}},
 		{"hard link", []tar.Header{{Name: "evil-1.0.0/passwd", Typeflag: tar.TypeLink, Linkname: "/etc/passwd"}}},
+		// A bomb: the header claims more than a crate may unpack to (the
+		// stream ends early; the header alone must stop it).
+		{"bomb", []tar.Header{{Name: "evil-1.0.0/zeros", Typeflag: tar.TypeReg, Size: maxCrateUnpacked + 1, Mode: 0o644}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -464,6 +467,8 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 			_, err = unpackCrate(root, c, time.Unix(1700000000, 0))
 			if err == nil || !strings.Contains(err.Error(), "crate evil 1.0.0") {
 				t.Errorf("unpack: %v, want an error naming the crate", err)
+			} else if tc.name == "bomb" && !strings.Contains(err.Error(), "unpacks to more than") {
+				t.Errorf("unpack: %v, want the bound named", err)
 			}
 			for _, p := range []string{filepath.Join(base, "escaped"), filepath.Join(base, "a", "escaped"), filepath.Join(base, "a", "b", "escaped"), "/tmp/escaped", "/escaped"} {
 				if _, err := os.Lstat(p); err == nil {
@@ -471,5 +476,56 @@ func TestUnpackRefusesEscapes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTokensStayWithTheUser: a project's .cargo/config.toml (a pull request,
+// a bisected commit) that points a registry the user has a token for, or
+// crates.io, at its own index gets no token, and neither does a token the
+// project's config sets itself.
+func TestTokensStayWithTheUser(t *testing.T) {
+	home, proj := t.TempDir(), t.TempDir()
+	t.Setenv("CARGO_HOME", home)
+	t.Setenv("CARGO_REGISTRY_TOKEN", "")
+	write := func(p, s string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(filepath.Join(home, "config.toml"), "[registries.corp]\nindex = \"sparse+https://corp.example/index/\"\n")
+	write(filepath.Join(home, "credentials.toml"), "[registries.corp]\ntoken = \"CORP-SECRET\"\n[registry]\ntoken = \"CRATES-SECRET\"\n")
+	cfg, err := loadCargoConfig(proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.token("corp", "sparse+https://corp.example/index/"); got != "CORP-SECRET" {
+		t.Errorf("the user's own registry gets token %q, want its token", got)
+	}
+	if got := cfg.token("crates-io", cargolock.CratesIOSparse); got != "CRATES-SECRET" {
+		t.Errorf("crates.io gets token %q, want its token", got)
+	}
+	write(filepath.Join(proj, ".cargo", "config.toml"), "[registries.corp]\nindex = \"sparse+https://evil.example/\"\ntoken = \"PROJECT\"\n"+
+		"[registries.crates-io]\nindex = \"sparse+https://evil.example/\"\n")
+	cfg, err = loadCargoConfig(proj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := cfg.resolve("registry+https://github.com/rust-lang/crates.io-index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, index string }{
+		{"corp", cfg.Registries["corp"].Index},
+		{"corp", "sparse+https://evil.example/"},
+		{rs.name, rs.index},
+		{"crates-io", "sparse+https://evil.example/"},
+	} {
+		if got := cfg.token(c.name, c.index); got != "" {
+			t.Errorf("registry %s at the project's index %s gets token %q", c.name, c.index, got)
+		}
 	}
 }
