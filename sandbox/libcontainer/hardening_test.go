@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -239,15 +240,19 @@ func TestAttackForkBomb(t *testing.T) {
 	if len(latency) < 20 {
 		t.Errorf("only %d host commands ran in 20 s of fork bomb", len(latency))
 	}
-	var worst time.Duration
-	for _, d := range latency {
-		worst = max(worst, d)
+	// The host stays responsive: most starts are fast. Not the slowest one:
+	// the machine is shared (tests of other packages run beside this one),
+	// and one slow start says nothing; an unbounded bomb took the whole
+	// machine for a minute (FIELD-NOTES), every start slow.
+	sorted := slices.Sorted(slices.Values(latency))
+	var median, p90, slowest time.Duration
+	if n := len(sorted); n > 0 {
+		median, p90, slowest = sorted[n/2], sorted[n*9/10], sorted[n-1]
 	}
-	t.Logf("host: %d runs of /bin/true, slowest %v; bomb: at most %d tasks, cfs_quota_us %s", len(latency), worst, maxPids, quota)
-	// Generous: the machine is shared, but an unbounded bomb took it for a
-	// minute (FIELD-NOTES).
-	if worst > 3*time.Second {
-		t.Errorf("starting /bin/true on the host took %v during the bomb", worst)
+	t.Logf("host: %d runs of /bin/true, median %v, 90th percentile %v, slowest %v; bomb: at most %d tasks, cfs_quota_us %s",
+		len(latency), median, p90, slowest, maxPids, quota)
+	if median > time.Second || p90 > 3*time.Second {
+		t.Errorf("starting /bin/true on the host took %v (median), %v (90th percentile) during the bomb", median, p90)
 	}
 	if maxPids > policies.DefaultPids || maxPids < policies.DefaultPids/2 {
 		t.Errorf("the bomb reached %d tasks; want it to grow to the pids limit of %d and stop there", maxPids, policies.DefaultPids)
