@@ -469,6 +469,16 @@ func gitPackage(e gitEntry, name, version string) (string, error) {
 	case 0:
 		return "", fmt.Errorf("%w: crate %s %s: no Cargo.toml in git %s at %s names that package: is Cargo.lock out of date?", ErrConfig, name, version, e.src.URL, e.src.Commit)
 	case 1:
+		links, err := os.ReadFile(filepath.Join(e.dir, "gitlinks"))
+		if err != nil {
+			return "", fmt.Errorf("runner: git cache: %w", err)
+		}
+		for _, rec := range strings.Split(string(links), "\x00") {
+			if _, p, ok := strings.Cut(rec, " "); ok && (found[0] == "." || strings.HasPrefix(p, found[0]+"/")) {
+				return "", fmt.Errorf("%w: crate %s %s (git %s at %s) holds the git submodule %s, and reprobox does not fetch submodules: vendor it with cargo vendor (and the [source] lines it prints): %w",
+					ErrConfig, name, version, e.src.URL, e.src.Commit, p, errors.ErrUnsupported)
+			}
+		}
 		return found[0], nil
 	}
 	slices.Sort(found)
@@ -485,17 +495,8 @@ func copyGitPackage(root *safefs.Root, c vendoredCrate, clamp time.Time) ([]stri
 		return nil, fmt.Errorf("runner: crate %s %s (git %s at %s): %w", c.Name, c.Version, c.git.src.URL, c.git.src.Commit, err)
 	}
 	src := filepath.Join(c.git.tree(), filepath.FromSlash(c.gitPath))
-	links, err := os.ReadFile(filepath.Join(c.git.dir, "gitlinks"))
-	if err != nil {
-		return fail(err)
-	}
-	for _, rec := range strings.Split(string(links), "\x00") {
-		if _, p, ok := strings.Cut(rec, " "); ok && (c.gitPath == "." || strings.HasPrefix(p, c.gitPath+"/")) {
-			return fail(fmt.Errorf("%w: the package holds the git submodule %s, and reprobox does not fetch submodules: %w", ErrConfig, p, errors.ErrUnsupported))
-		}
-	}
 	var dirs []string
-	err = filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -505,6 +506,9 @@ func copyGitPackage(root *safefs.Root, c vendoredCrate, clamp time.Time) ([]stri
 		case t.IsDir():
 			if rel != "." && (d.Name() == "target" || d.Name() == ".git") {
 				return filepath.SkipDir
+			}
+			if _, err := os.Lstat(filepath.Join(p, "Cargo.toml")); rel != "." && err == nil {
+				return filepath.SkipDir // another package, as cargo packages it
 			}
 			if err := root.MkdirAll(target, 0o755); err != nil {
 				return err

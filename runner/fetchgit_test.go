@@ -259,3 +259,65 @@ func mustGitSource(t *testing.T, src string) cargolock.GitSource {
 	}
 	return g
 }
+
+// TestFetchGitSubmodule: a repository whose tree holds a submodule (a
+// gitlink) is fetched and verified (the gitlink is part of the tree's hash);
+// a package outside the submodule is vendored, one holding it is refused
+// (reprobox does not fetch submodules) naming the crate and the submodule.
+func TestFetchGitSubmodule(t *testing.T) {
+	testenv.NeedProgram(t, "git")
+	t.Setenv("CARGO_HOME", t.TempDir())
+	base := t.TempDir()
+	repo := filepath.Join(base, "repo")
+	for rel, data := range map[string]string{
+		"Cargo.toml":       "[package]\nname = \"outer\"\nversion = \"1.0.0\"\nedition = \"2021\"\n",
+		"src/lib.rs":       "",
+		"plain/Cargo.toml": "[package]\nname = \"plain\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+		"plain/src/lib.rs": "pub fn f() {}\n",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(repo, rel)), 0o755)
+		if err := os.WriteFile(filepath.Join(repo, rel), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gitRun(t, repo, "init", "--quiet", "-b", "main")
+	gitRun(t, repo, "add", "-A")
+	// A submodule entry whose parent directory holds nothing else.
+	gitRun(t, repo, "update-index", "--add", "--cacheinfo", "160000,1111111111111111111111111111111111111111,third_party/lib")
+	gitRun(t, repo, "commit", "--quiet", "-m", "with a submodule")
+	head := gitRun(t, repo, "rev-parse", "HEAD")
+	src := "git+file://" + repo + "?branch=main#" + head
+	dir := filepath.Join(base, "app")
+	os.MkdirAll(filepath.Join(dir, "src"), 0o755)
+	os.WriteFile(filepath.Join(dir, "src", "main.rs"), []byte("fn main() {}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "Cargo.toml"), []byte("[package]\nname = \"app\"\nversion = \"0.1.0\"\n"), 0o644)
+	writeLock := func(name, version string) {
+		lock := "version = 4\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\ndependencies = [\"" + name + "\"]\n\n" +
+			"[[package]]\nname = \"" + name + "\"\nversion = \"" + version + "\"\nsource = \"" + src + "\"\n"
+		if err := os.WriteFile(filepath.Join(dir, "Cargo.lock"), []byte(lock), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &Runner{CrateCache: filepath.Join(t.TempDir(), "crates")}
+	ctx := context.Background()
+
+	writeLock("plain", "0.1.0")
+	vs, deps, err := r.fetch(ctx, dir)
+	if err != nil || len(deps) != 1 || deps[0].Commit != head {
+		t.Fatalf("fetch of a repository with a submodule: %+v, %v", deps, err)
+	}
+	snap := filepath.Join(t.TempDir(), "snap")
+	copyTree(ctx, dir, snap, nil, 1700000000, 0, 0)
+	if err := vs.install(ctx, snap, 1700000000, 0, 0); err != nil {
+		t.Fatalf("install plain: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(snap, vs.crates[0].dir, "src", "lib.rs")); err != nil {
+		t.Error(err)
+	}
+
+	writeLock("outer", "1.0.0")
+	_, _, err = r.fetch(ctx, dir)
+	if !errors.Is(err, ErrConfig) || !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "crate outer 1.0.0") || !strings.Contains(err.Error(), "third_party/lib") {
+		t.Errorf("a package holding a submodule: %v, want ErrUnsupported naming outer and third_party/lib", err)
+	}
+}
