@@ -32,8 +32,8 @@ func gitRun(t testing.TB, dir string, args ...string) string {
 
 // GitDepRepo makes a real git repository at dir: a workspace of two crates,
 // greet (a library with a build script, an executable file and a symbolic
-// link outside it) and shout, committed, then a second commit that changes
-// greet. It returns the two commits.
+// link outside it) and shout (which uses greet by path), committed, then a
+// second commit that changes greet. It returns the two commits.
 func GitDepRepo(t testing.TB, dir string) (first, second string) {
 	t.Helper()
 	files := map[string]string{
@@ -41,8 +41,8 @@ func GitDepRepo(t testing.TB, dir string) (first, second string) {
 		"greet/Cargo.toml": "[package]\nname = \"greet\"\nversion = \"0.2.0\"\nedition = \"2021\"\nbuild = \"build.rs\"\n",
 		"greet/build.rs":   "fn main() {\n    println!(\"cargo:rustc-env=GREET_WORD=hello\");\n}\n",
 		"greet/src/lib.rs": "pub fn greet(who: &str) -> String {\n    format!(\"{}, {}\", env!(\"GREET_WORD\"), who)\n}\n",
-		"shout/Cargo.toml": "[package]\nname = \"shout\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
-		"shout/src/lib.rs": "pub fn shout(s: &str) -> String {\n    s.to_uppercase()\n}\n",
+		"shout/Cargo.toml": "[package]\nname = \"shout\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[dependencies]\ngreet = { path = \"../greet\", version = \"0.2\" }\n",
+		"shout/src/lib.rs": "pub fn shout(s: &str) -> String {\n    format!(\"{} ({})\", s.to_uppercase(), greet::greet(\"shout\"))\n}\n",
 		"tools/gen.sh":     "#!/bin/sh\necho generated\n",
 		"README.md":        "two crates\n",
 		".gitattributes":   "README.md export-ignore\n*.rs text eol=crlf\n",
@@ -74,7 +74,9 @@ func GitDepRepo(t testing.TB, dir string) (first, second string) {
 
 // GitDepProject writes a cargo project depending on greet at the repository's
 // first commit (rev) and on shout by branch (main: its head), and makes its
-// Cargo.lock with the host's cargo, which fetches the file:// repository.
+// Cargo.lock with the host's cargo, which fetches the file:// repository. The
+// lock then holds greet twice: at the first commit, and at the branch's head
+// (shout's, by path).
 func GitDepProject(t testing.TB, dir, repo, rev string) {
 	t.Helper()
 	files := map[string]string{
@@ -130,16 +132,18 @@ func TestFetchGit(t *testing.T) {
 		t.Fatalf("fetch: %v\n%s", err, progress.String())
 	}
 	url := "file://" + repo
-	if len(deps) != 2 || deps[0].Name != "greet" || deps[0].Commit != first || deps[0].Source != "git+"+url+"?rev="+first+"#"+first ||
-		deps[1].Name != "shout" || deps[1].Commit != second || deps[1].Source != "git+"+url+"?branch=main#"+second || deps[0].Checksum != "" {
+	bySource, byRev := "git+"+url+"?branch=main#"+second, "git+"+url+"?rev="+first+"#"+first
+	if len(deps) != 3 || deps[0].Name != "greet" || deps[0].Commit != second || deps[0].Source != bySource ||
+		deps[1].Name != "greet" || deps[1].Commit != first || deps[1].Source != byRev || deps[1].Checksum != "" ||
+		deps[2].Name != "shout" || deps[2].Commit != second || deps[2].Source != bySource {
 		t.Fatalf("deps %+v", deps)
 	}
-	if !strings.Contains(progress.String(), "2 git dependencies pinned by Cargo.lock, from 2 repositories: 2 fetched, 0 from the cache") {
+	if !strings.Contains(progress.String(), "3 git dependencies pinned by Cargo.lock, from 2 repositories: 2 fetched, 0 from the cache") {
 		t.Errorf("progress: %s", progress.String())
 	}
 	// The cached tree is the commit's, bytes as committed: no export-ignore,
 	// no eol conversion, the executable bit and the symbolic link kept.
-	entry := filepath.Join(filepath.Dir(cache), "git", gitKey(mustGitSource(t, deps[0].Source)))
+	entry := filepath.Join(filepath.Dir(cache), "git", gitKey(mustGitSource(t, byRev)))
 	if data, err := os.ReadFile(filepath.Join(entry, "tree/greet/src/lib.rs")); err != nil || bytes.Contains(data, []byte("\r")) || bytes.Contains(data, []byte(`{}!`)) {
 		t.Errorf("cached greet/src/lib.rs at the first commit: %q, %v", data, err)
 	}
@@ -190,7 +194,8 @@ func TestFetchGit(t *testing.T) {
 	cmd := exec.Command("cargo", "run", "--quiet", "--release", "--offline", "--locked")
 	cmd.Dir = snap
 	out, err := cmd.CombinedOutput()
-	if err != nil || strings.TrimSpace(string(out)) != "HELLO, GIT" {
+	// greet at the first commit, and shout with greet at the second.
+	if err != nil || strings.TrimSpace(string(out)) != "HELLO, GIT (hello, shout!)" {
 		t.Fatalf("cargo run in the vendored snapshot, the repository gone: %v\n%s", err, out)
 	}
 
@@ -204,7 +209,7 @@ func TestFetchGit(t *testing.T) {
 	if _, _, _, err := copyTree(ctx, dir, snap2, nil, 1700000000, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := vs.install(ctx, snap2, 1700000000, 0, 0); !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "crate greet 0.2.0") {
+	if err := vs.install(ctx, snap2, 1700000000, 0, 0); !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), "crate greet 0.2.0") || !strings.Contains(err.Error(), first) {
 		t.Errorf("install from a changed cache: %v, want ErrChecksum naming greet", err)
 	}
 	// The next fetch detects it; the repository gone, it says it cannot
@@ -222,7 +227,7 @@ func TestFetchGit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An extra file is a change too.
-	shoutEntry := filepath.Join(filepath.Dir(cache), "git", gitKey(mustGitSource(t, deps[1].Source)))
+	shoutEntry := filepath.Join(filepath.Dir(cache), "git", gitKey(mustGitSource(t, bySource)))
 	if err := os.WriteFile(filepath.Join(shoutEntry, "tree/shout/src/extra.rs"), []byte("// planted\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
