@@ -144,7 +144,11 @@ func (f *fetcher) ensureGit(ctx context.Context, p cargolock.Package, src cargol
 		return e, fmt.Errorf("runner: crate %s %s: git %s at %s: the export does not match the commit: %w", p.Name, p.Version, src.URL, src.Commit, err)
 	}
 	if err := os.Rename(filepath.Join(tmp, "entry"), e.dir); err != nil {
-		return e, fmt.Errorf("runner: git cache: %w", err)
+		// Another reprobox may have put the same entry there meanwhile.
+		if verr := verifyGitEntry(e); verr != nil {
+			return e, fmt.Errorf("runner: git cache: %w", err)
+		}
+		return e, nil
 	}
 	f.mu.Lock()
 	f.downloaded++
