@@ -38,7 +38,8 @@ import (
 // .cargo-checksum.json, owned by root and never written back, and a
 // .cargo/config.toml that replaces every registry with that directory and sets
 // net.offline. The build itself has no network; what it sees depends only on
-// Cargo.lock.
+// Cargo.lock. Git dependencies are fetched at their locked commits and
+// vendored the same way (see fetchgit.go).
 
 // VendorDir is where a build finds the fetched crates, relative to its build
 // directory.
@@ -320,8 +321,9 @@ func (c *cargoConfig) token(name string) string {
 
 // fetch is the fetch phase for the project in dir (see the comment at the top
 // of this file). It returns nil when there is nothing to give the builds: no
-// CrateCache, no Cargo.toml, no registry crate in the lock, or a project whose
-// own cargo config already replaces its registries with a directory.
+// CrateCache, no Cargo.toml, no registry crate or git dependency in the lock,
+// or a project whose own cargo config already replaces its registries (or a
+// git source) with a directory.
 func (r *Runner) fetch(ctx context.Context, dir string) (*vendorSet, []Dependency, error) {
 	if r.CrateCache == "" {
 		return nil, nil, nil
