@@ -39,7 +39,8 @@ import (
 // .cargo-checksum.json, owned by root and never written back, and a
 // .cargo/config.toml that replaces every registry with that directory and sets
 // net.offline. The build itself has no network; what it sees depends only on
-// Cargo.lock.
+// Cargo.lock. Git dependencies are fetched at their locked commits and
+// vendored the same way (see fetchgit.go).
 
 // VendorDir is where a build finds the fetched crates, relative to its build
 // directory.
@@ -62,6 +63,9 @@ type Dependency struct {
 	Checksum string `json:"checksum"`
 	// Source is the source Cargo.lock names (before any replacement).
 	Source string `json:"source"`
+	// Commit is, for a git dependency, the commit Cargo.lock pins (full
+	// SHA-1), in place of a checksum: its hash pins the tree.
+	Commit string `json:"commit,omitempty"`
 }
 
 // vendorSet is what the fetch phase hands to every snapshot.
@@ -70,12 +74,18 @@ type vendorSet struct {
 	crates  []vendoredCrate
 	// sources maps a lock source to its directory under VendorDir.
 	sources map[string]string
+	// gitSources are the lock sources of git dependencies, parsed.
+	gitSources map[string]cargolock.GitSource
 }
 
 type vendoredCrate struct {
 	Dependency
 	file string // in the cache
 	dir  string // relative to the build directory
+	// git is, for a git dependency, the cache entry, and gitPath the
+	// package's directory in its tree.
+	git     *gitEntry
+	gitPath string
 }
 
 // cargoSource is one [source.NAME] table of a cargo config.
@@ -377,8 +387,9 @@ func (c *cargoConfig) token(name, index string) string {
 
 // fetch is the fetch phase for the project in dir (see the comment at the top
 // of this file). It returns nil when there is nothing to give the builds: no
-// CrateCache, no Cargo.toml, no registry crate in the lock, or a project whose
-// own cargo config already replaces its registries with a directory.
+// CrateCache, no Cargo.toml, no registry crate or git dependency in the lock,
+// or a project whose own cargo config already replaces its registries (or a
+// git source) with a directory.
 func (r *Runner) fetch(ctx context.Context, dir string) (*vendorSet, []Dependency, error) {
 	if r.CrateCache == "" {
 		return nil, nil, nil
@@ -402,13 +413,18 @@ func (r *Runner) fetch(ctx context.Context, dir string) (*vendorSet, []Dependenc
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %s: %w", ErrConfig, lockPath, err)
 	}
-	var pkgs []cargolock.Package
+	var pkgs, gitPkgs []cargolock.Package
+	gitSrcs := map[string]cargolock.GitSource{}
 	for _, p := range lock.Packages {
 		switch p.Kind() {
 		case cargolock.KindPath:
 		case cargolock.KindGit:
-			return nil, nil, fmt.Errorf("%w: crate %s %s is a git dependency (%s): reprobox does not fetch git dependencies yet: vendor them (cargo vendor, and the [source] lines it prints in .cargo/config.toml), and reprobox leaves the project as it is: %w",
-				ErrConfig, p.Name, p.Version, p.URL(), errors.ErrUnsupported)
+			g, err := cargolock.ParseGitSource(p.Source)
+			if err != nil {
+				return nil, nil, fmt.Errorf("%w: %s: crate %s %s: %w", ErrConfig, lockPath, p.Name, p.Version, err)
+			}
+			gitSrcs[p.Source] = g
+			gitPkgs = append(gitPkgs, p)
 		default:
 			if p.Checksum == "" {
 				return nil, nil, fmt.Errorf("%w: crate %s %s from %s has no checksum in %s, so its download cannot be verified: regenerate the lock with cargo",
@@ -417,12 +433,20 @@ func (r *Runner) fetch(ctx context.Context, dir string) (*vendorSet, []Dependenc
 			pkgs = append(pkgs, p)
 		}
 	}
-	if len(pkgs) == 0 {
+	if len(pkgs) == 0 && len(gitPkgs) == 0 {
 		return nil, nil, nil
 	}
 	cfg, err := loadCargoConfig(dir)
 	if err != nil {
 		return nil, nil, err
+	}
+	for _, g := range gitSrcs {
+		for _, s := range cfg.Source {
+			if s.Git != "" && s.ReplaceWith != "" && strings.TrimSuffix(s.Git, "/") == strings.TrimSuffix(g.URL, "/") {
+				r.progressf("reprobox: the cargo config replaces the git source %s: the project is taken as vendored, nothing fetched\n", g.URL)
+				return nil, nil, nil
+			}
+		}
 	}
 	resolved := map[string]resolvedSource{}
 	for _, p := range pkgs {
@@ -480,9 +504,49 @@ func (r *Runner) fetch(ctx context.Context, dir string) (*vendorSet, []Dependenc
 		vs.crates = append(vs.crates, vendoredCrate{Dependency: d, file: f2.cached(p.Checksum),
 			dir: path.Join(VendorDir, vs.sources[p.Source], p.Name+"-"+p.Version)})
 	}
+	if len(pkgs) > 0 {
+		r.progressf("reprobox: fetch: %d crates pinned by Cargo.lock: %d downloaded, %d from the cache (%s), in %s\n",
+			len(pkgs), f2.downloaded, len(pkgs)-f2.downloaded, r.CrateCache, time.Since(start).Round(100*time.Millisecond))
+	}
+	if len(gitPkgs) > 0 {
+		// Git repositories one after the other: one entry per URL and
+		// commit, shared by the packages they hold.
+		start := time.Now()
+		f2.downloaded = 0
+		entries := map[string]*gitEntry{}
+		var sources []string
+		for _, p := range gitPkgs {
+			if _, ok := entries[p.Source]; !ok {
+				sources = append(sources, p.Source)
+				e, err := f2.ensureGit(ctx, p, gitSrcs[p.Source])
+				if err != nil {
+					return nil, nil, err
+				}
+				entries[p.Source] = &e
+			}
+		}
+		vs.gitSources = map[string]cargolock.GitSource{}
+		for _, src := range sources {
+			g := gitSrcs[src]
+			h := sha256.Sum256([]byte(g.SourceID()))
+			vs.sources[src] = "git-" + hex.EncodeToString(h[:6])
+			vs.gitSources[src] = g
+		}
+		for _, p := range gitPkgs {
+			e := entries[p.Source]
+			rel, err := gitPackage(*e, p.Name, p.Version)
+			if err != nil {
+				return nil, nil, err
+			}
+			d := Dependency{Name: p.Name, Version: p.Version, Source: p.Source, Commit: gitSrcs[p.Source].Commit}
+			deps = append(deps, d)
+			vs.crates = append(vs.crates, vendoredCrate{Dependency: d, git: e, gitPath: rel,
+				dir: path.Join(VendorDir, vs.sources[p.Source], p.Name+"-"+p.Version)})
+		}
+		r.progressf("reprobox: fetch: %d git dependencies pinned by Cargo.lock, from %d repositories: %d fetched, %d from the cache (%s), in %s\n",
+			len(gitPkgs), len(sources), f2.downloaded, len(sources)-f2.downloaded, r.gitCache(), time.Since(start).Round(100*time.Millisecond))
+	}
 	sortDeps(deps)
-	r.progressf("reprobox: fetch: %d crates pinned by Cargo.lock: %d downloaded, %d from the cache (%s), in %s\n",
-		len(pkgs), f2.downloaded, len(pkgs)-f2.downloaded, r.CrateCache, time.Since(start).Round(100*time.Millisecond))
 	return vs, deps, nil
 }
 
@@ -832,11 +896,27 @@ func (vs *vendorSet) install(ctx context.Context, dir string, sde int64, uid, gi
 		}
 		dirs = append(dirs, path.Join(VendorDir, d))
 	}
+	verified := map[*gitEntry]bool{}
 	for _, c := range vs.crates {
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
-		d, err := unpackCrate(root, c, clamp)
+		var d []string
+		var err error
+		if c.git != nil {
+			// The cached tree is checked against the commit again, as it
+			// is used.
+			if !verified[c.git] {
+				if err := verifyGitEntry(*c.git); err != nil {
+					return fmt.Errorf("%w: crate %s %s: the cached checkout %s of git %s at %s changed while in use: %w: run again to fetch it anew",
+						ErrChecksum, c.Name, c.Version, c.git.dir, c.git.src.URL, c.git.src.Commit, err)
+				}
+				verified[c.git] = true
+			}
+			d, err = copyGitPackage(root, c, clamp)
+		} else {
+			d, err = unpackCrate(root, c, clamp)
+		}
 		if err != nil {
 			return err
 		}
@@ -1066,6 +1146,16 @@ func (vs *vendorSet) configure(m map[string]any) {
 	for lockSource, d := range vs.sources {
 		vendored := "reprobox-vendored-" + d
 		src[vendored] = map[string]any{"directory": path.Join(VendorDir, d)}
+		if g, ok := vs.gitSources[lockSource]; ok {
+			// As cargo vendor writes it: the source ID without the
+			// commit, its URL and reference.
+			t := map[string]any{"git": g.URL, "replace-with": vendored}
+			if g.RefKind != "" {
+				t[g.RefKind] = g.Ref
+			}
+			src[g.SourceID()] = t
+			continue
+		}
 		if cargolock.IsCratesIO(lockSource) {
 			src["crates-io"] = map[string]any{"replace-with": vendored}
 			continue

@@ -272,7 +272,8 @@ func TestFetch(t *testing.T) {
 
 // TestFetchLeavesAlone: a vendored project, a project without registry
 // crates, and the refusals (no lock with registry dependencies, a git
-// dependency, net.offline with an empty cache).
+// dependency with net.offline or a command transport, net.offline with an
+// empty cache).
 func TestFetchLeavesAlone(t *testing.T) {
 	t.Setenv("CARGO_HOME", t.TempDir())
 	ctx := context.Background()
@@ -301,9 +302,14 @@ func TestFetchLeavesAlone(t *testing.T) {
 	if deps, err := r.Fetch(ctx, project("version = 3\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\n", "")); err != nil || deps != nil {
 		t.Errorf("no registry crate: %v, %v", deps, err)
 	}
-	git := lock + "\n[[package]]\nname = \"tool\"\nversion = \"0.3.0\"\nsource = \"git+https://example.com/tool.git?rev=abc#0123456789abcdef0123456789abcdef01234567\"\n"
-	if _, err := r.Fetch(ctx, project(git, "")); !errors.Is(err, ErrConfig) || !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "crate tool 0.3.0") {
-		t.Errorf("git dependency: %v", err)
+	const app = "version = 3\n\n[[package]]\nname = \"app\"\nversion = \"0.1.0\"\ndependencies = [\"tool\"]\n"
+	git := app + "\n[[package]]\nname = \"tool\"\nversion = \"0.3.0\"\nsource = \"git+https://example.com/tool.git?rev=abc#0123456789abcdef0123456789abcdef01234567\"\n"
+	if _, err := r.Fetch(ctx, project(git, "[net]\noffline = true\n")); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "net.offline") || !strings.Contains(err.Error(), "crate tool 0.3.0") {
+		t.Errorf("git dependency, net.offline: %v", err)
+	}
+	badGit := app + "\n[[package]]\nname = \"tool\"\nversion = \"0.3.0\"\nsource = \"git+ext::sh%20-c%20touch%20/tmp/pwned%20https://x/#0123456789abcdef0123456789abcdef01234567\"\n"
+	if _, err := r.Fetch(ctx, project(badGit, "")); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "crate tool 0.3.0") {
+		t.Errorf("git dependency with a command transport: %v", err)
 	}
 	if _, err := r.Fetch(ctx, project(lock, "[net]\noffline = true\n")); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "net.offline") || !strings.Contains(err.Error(), "memchr") {
 		t.Errorf("net.offline: %v", err)

@@ -105,6 +105,9 @@ func vendoredDigest(tree string, v *vendorSet, sde int64) string {
 	fmt.Fprintf(h, "%s\nlock %s\ntime %d\n", tree, v.lockSum, sde)
 	for _, c := range v.crates {
 		fmt.Fprintf(h, "%s %s %s %s\n", c.Name, c.Version, c.Checksum, c.dir)
+		if c.git != nil {
+			fmt.Fprintf(h, "git %s %s %s\n", c.Source, c.Commit, c.gitPath)
+		}
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }

@@ -28,18 +28,26 @@ checked against the lock's sha256. A crate already in the cache is hashed again
 and fetched anew when it changed. The builds then read the crates, vendored,
 from their own copy of the source, with no network.
 
-The fetched crates are printed on stdout, one "NAME VERSION SHA256" line each,
-sorted. A project whose cargo config replaces crates.io with a directory (already
-vendored) is left as it is; git dependencies are not fetched yet (an error names
-them).
+Git dependencies are fetched at the commit Cargo.lock pins, with the host's git
+(no hooks, no prompt), into <data-dir>/cache/git/, and checked against that
+commit: the files are hashed as git hashes its objects, and the tree they make
+must be the one the commit names. A cached checkout that changed is fetched
+anew. Submodules are not fetched (a package holding one is refused), nor are
+packages whose manifest inherits fields from its workspace.
+
+The fetched crates are printed on stdout, one "NAME VERSION SHA256" line each
+(for a git dependency, "NAME VERSION COMMIT"), sorted. A project whose cargo
+config replaces crates.io (or a git source) with a directory (already vendored)
+is left as it is.
 
 --generate-lock first runs cargo generate-lockfile (the host's cargo, with your
 registry configuration) for a project without Cargo.lock, then fetches; keep the
 written Cargo.lock with the project.
 
 Exit status: 0 fetched, 2 usage or config error (no Cargo.lock with registry
-dependencies, a checksum that does not match the lock, a git dependency), 3 a
-registry could not be reached or reprobox failed.`,
+dependencies, a checksum that does not match the lock, a locked git commit the
+repository does not have), 3 a registry or git repository could not be reached
+or reprobox failed.`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageErrorf("at most one project directory, got %q", args)
@@ -77,11 +85,15 @@ registry could not be reached or reprobox failed.`,
 				return err
 			}
 			if len(deps) == 0 {
-				fmt.Fprintf(stderr, "reprobox: nothing to fetch: Cargo.lock names no registry crate, or the project is vendored\n")
+				fmt.Fprintf(stderr, "reprobox: nothing to fetch: Cargo.lock names no registry crate or git dependency, or the project is vendored\n")
 			}
 			w := cmd.OutOrStdout()
 			for _, d := range deps {
-				if _, err := fmt.Fprintf(w, "%s %s %s\n", d.Name, d.Version, d.Checksum); err != nil {
+				pin := d.Checksum
+				if d.Commit != "" {
+					pin = d.Commit
+				}
+				if _, err := fmt.Fprintf(w, "%s %s %s\n", d.Name, d.Version, pin); err != nil {
 					return err
 				}
 			}
