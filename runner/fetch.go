@@ -1034,22 +1034,34 @@ func unpackCrate(root *safefs.Root, c vendoredCrate, clamp time.Time) ([]string,
 	if got := hex.EncodeToString(h.Sum(nil)); got != c.Checksum {
 		return fail(fmt.Errorf("%w: the cached file changed while in use: sha256 %s, want %s: run again to fetch it anew", ErrChecksum, got, c.Checksum))
 	}
-	sum, _ := json.Marshal(map[string]any{"files": map[string]string{}, "package": c.Checksum})
-	out, err := root.Create(path.Join(c.dir, ".cargo-checksum.json"), 0o644)
-	if err != nil {
+	if err := writeCargoChecksum(root, c.dir, c.Checksum, clamp); err != nil {
 		return fail(err)
+	}
+	return dirs, nil
+}
+
+// writeCargoChecksum writes the .cargo-checksum.json of a vendored package
+// in dir, as cargo vendor does: no file sums, and the package's checksum
+// (null for a git package, "" here).
+func writeCargoChecksum(root *safefs.Root, dir, checksum string, clamp time.Time) error {
+	var pkg any
+	if checksum != "" {
+		pkg = checksum
+	}
+	sum, _ := json.Marshal(map[string]any{"files": map[string]string{}, "package": pkg})
+	name := path.Join(dir, ".cargo-checksum.json")
+	out, err := root.Create(name, 0o644)
+	if err != nil {
+		return err
 	}
 	_, err = out.Write(sum)
 	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	if err := root.Lchtimes(path.Join(c.dir, ".cargo-checksum.json"), clamp, clamp); err != nil {
-		return fail(err)
-	}
-	return dirs, nil
+	return root.Lchtimes(name, clamp, clamp)
 }
 
 func tarType(t byte) string {

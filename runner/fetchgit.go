@@ -558,19 +558,7 @@ func copyGitPackage(root *safefs.Root, c vendoredCrate, clamp time.Time) ([]stri
 	if err != nil {
 		return fail(err)
 	}
-	sum := []byte(`{"files":{},"package":null}`)
-	out, err := root.Create(path.Join(c.dir, ".cargo-checksum.json"), 0o644)
-	if err != nil {
-		return fail(err)
-	}
-	_, err = out.Write(sum)
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fail(err)
-	}
-	if err := root.Lchtimes(path.Join(c.dir, ".cargo-checksum.json"), clamp, clamp); err != nil {
+	if err := writeCargoChecksum(root, c.dir, "", clamp); err != nil {
 		return fail(err)
 	}
 	return dirs, nil
