@@ -90,11 +90,6 @@ func Run(t *testing.T, b sandbox.Backend, env Env) {
 	})
 	t.Run("fileordering", func(t *testing.T) { fileOrdering(t, b, env, base) })
 	for _, f := range policies.Factors {
-		if f.Name == "fileordering" {
-			// Applied by the backend from Job.FileOrdering, not by
-			// the spec: the fileordering test above checks it.
-			continue
-		}
 		t.Run("perturbed_"+f.Name, func(t *testing.T) {
 			vs := policies.Perturb(base, []string{f.Name}, 7)
 			normal, got := probe(t, b, env, base), probe(t, b, env, vs)
