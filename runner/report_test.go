@@ -5,13 +5,11 @@ import (
 	"context"
 	"encoding/xml"
 	"image"
-	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/reprobox/reprobox/internal/testenv"
 )
@@ -202,16 +200,6 @@ func TestReportsInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	browser := ""
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			browser = p
-			break
-		}
-	}
-	if browser == "" {
-		testenv.Skip(t, "no chromium in PATH (apt-get install chromium)")
-	}
 	blobs, e, res := experimentPageFixture(t)
 	dir := t.TempDir()
 	pages := map[string]func(*bytes.Buffer) error{
@@ -227,32 +215,12 @@ func TestReportsInBrowser(t *testing.T) {
 		if err := os.WriteFile(page, b.Bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		shot := filepath.Join(dir, name+".png")
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu",
-			"--disable-background-networking", "--disable-component-update", "--no-first-run",
-			"--disable-dev-shm-usage", "--hide-scrollbars", "--user-data-dir="+filepath.Join(dir, "profile-"+name),
-			"--screenshot="+shot, "--window-size=1400,1100", "file://"+page)
-		out, err := cmd.CombinedOutput()
-		cancel()
-		if err != nil {
-			t.Fatalf("%s: %v\n%s", browser, err, out)
+		keep := ""
+		if d := os.Getenv("REPROBOX_SCREENSHOT_DIR"); d != "" {
+			keep = filepath.Join(d, name+".png")
 		}
-		data, err := os.ReadFile(shot)
-		if err != nil {
-			t.Fatalf("no screenshot: %v\n%s", err, out)
-		}
-		if keep := os.Getenv("REPROBOX_SCREENSHOT_DIR"); keep != "" {
-			os.WriteFile(filepath.Join(keep, name+".png"), data, 0o644)
-		}
-		img, err := png.Decode(bytes.NewReader(data))
-		if err != nil {
-			t.Fatalf("%s screenshot is not a PNG: %v", name, err)
-		}
-		if b := img.Bounds(); b.Dx() != 1400 || b.Dy() != 1100 {
-			t.Errorf("%s screenshot is %v", name, b)
-		}
-		colors, top := colorStats(img)
+		img := testenv.Screenshot(t, page, 1400, 1100, keep)
+		colors, top := testenv.ColorStats(img)
 		if colors < 50 || top > 0.97 {
 			t.Errorf("%s screenshot looks blank: %d colours, the commonest covers %.1f%%", name, colors, top*100)
 		}
@@ -260,23 +228,6 @@ func TestReportsInBrowser(t *testing.T) {
 			t.Errorf("experiment screenshot shows no red and no green heat map cells")
 		}
 	}
-}
-
-func colorStats(img image.Image) (distinct int, topShare float64) {
-	counts := map[uint32]int{}
-	b := img.Bounds()
-	for y := b.Min.Y; y < b.Max.Y; y += 2 {
-		for x := b.Min.X; x < b.Max.X; x += 2 {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			counts[(r>>8)<<16|(g>>8)<<8|bl>>8]++
-		}
-	}
-	total, top := 0, 0
-	for _, c := range counts {
-		total += c
-		top = max(top, c)
-	}
-	return len(counts), float64(top) / float64(total)
 }
 
 // hasHeatColours looks for the heat map's saturated red (share 1) and green
