@@ -477,15 +477,10 @@ func applyDomainname(spec *specs.Spec) error {
 // errors.ErrUnsupported.
 func checkJob(job *sandbox.Job) error {
 	spec := job.Spec
+	if err := sandbox.CheckSpec(spec); err != nil {
+		return err
+	}
 	switch {
-	case spec == nil:
-		return errors.New("no spec")
-	case spec.Process == nil:
-		return errors.New("spec has no process")
-	case len(spec.Process.Args) == 0:
-		return errors.New("spec has no process.args")
-	case spec.Process.Cwd == "" || !filepath.IsAbs(spec.Process.Cwd):
-		return fmt.Errorf("process.cwd %q is not absolute", spec.Process.Cwd)
 	case spec.Process.Terminal:
 		return unsupported("process.terminal (output goes to the job's writers)")
 	case spec.Windows != nil, spec.Solaris != nil, spec.VM != nil, spec.ZOS != nil:

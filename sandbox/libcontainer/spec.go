@@ -1,7 +1,6 @@
 package libcontainer
 
 import (
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -50,15 +49,10 @@ var rlimits = map[string]int{
 // errors.ErrUnsupported. It has no side effects.
 func checkJob(job *sandbox.Job) error {
 	spec := job.Spec
+	if err := sandbox.CheckSpec(spec); err != nil {
+		return err
+	}
 	switch {
-	case spec == nil:
-		return errors.New("no spec")
-	case spec.Process == nil:
-		return errors.New("spec has no process")
-	case len(spec.Process.Args) == 0:
-		return errors.New("spec has no process.args")
-	case spec.Process.Cwd == "" || !filepath.IsAbs(spec.Process.Cwd):
-		return fmt.Errorf("process.cwd %q is not absolute", spec.Process.Cwd)
 	case spec.Windows != nil, spec.Solaris != nil, spec.VM != nil, spec.ZOS != nil:
 		return unsupported("a spec for another platform (windows, solaris, vm or zos section)")
 	case spec.Linux == nil:

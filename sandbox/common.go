@@ -3,7 +3,9 @@ package sandbox
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -46,4 +48,21 @@ func NewID() string {
 		panic(err) // crypto/rand never fails on Linux.
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// CheckSpec reports what makes a job's spec invalid for any backend: no
+// spec, no process, no arguments, or a working directory that is not
+// absolute.
+func CheckSpec(spec *specs.Spec) error {
+	switch {
+	case spec == nil:
+		return errors.New("no spec")
+	case spec.Process == nil:
+		return errors.New("spec has no process")
+	case len(spec.Process.Args) == 0:
+		return errors.New("spec has no process.args")
+	case spec.Process.Cwd == "" || !filepath.IsAbs(spec.Process.Cwd):
+		return fmt.Errorf("process.cwd %q is not absolute", spec.Process.Cwd)
+	}
+	return nil
 }
