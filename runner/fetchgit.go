@@ -186,6 +186,14 @@ func exportGit(ctx context.Context, db, commit, out string) error {
 	if err != nil {
 		return err
 	}
+	// The repository is the dependency author's: a hand-made tree object can
+	// hold a link and a path through it ("a" -> /etc and "a/x"). Every write
+	// goes through safefs, never through a link.
+	root, err := safefs.OpenRoot(tree)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	type blob struct{ mode, oid, path string }
 	var blobs []blob
 	var gitlinks bytes.Buffer
@@ -204,7 +212,7 @@ func exportGit(ctx context.Context, db, commit, out string) error {
 		case "160000":
 			// An empty directory, as git checks a submodule out before
 			// its update.
-			if err := os.MkdirAll(filepath.Join(tree, filepath.FromSlash(p)), 0o755); err != nil {
+			if err := root.MkdirAll(p, 0o755); err != nil {
 				return err
 			}
 			fmt.Fprintf(&gitlinks, "%s %s\x00", fields[2], p)
@@ -247,16 +255,17 @@ func exportGit(ctx context.Context, db, commit, out string) error {
 			if err != nil {
 				return fmt.Errorf("cat-file: %q", hdr)
 			}
-			dst := filepath.Join(tree, filepath.FromSlash(b.path))
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return err
+			if dir := path.Dir(b.path); dir != "." {
+				if err := root.MkdirAll(dir, 0o755); err != nil {
+					return err
+				}
 			}
 			if b.mode == "120000" {
 				target := make([]byte, n)
 				if _, err := io.ReadFull(rd, target); err != nil {
 					return err
 				}
-				if err := os.Symlink(string(target), dst); err != nil {
+				if err := root.Symlink(string(target), b.path); err != nil {
 					return err
 				}
 			} else {
@@ -264,7 +273,7 @@ func exportGit(ctx context.Context, db, commit, out string) error {
 				if b.mode == "100755" {
 					perm = 0o555
 				}
-				w, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+				w, err := root.Create(b.path, perm)
 				if err != nil {
 					return err
 				}

@@ -326,3 +326,46 @@ func TestFetchGitSubmodule(t *testing.T) {
 		t.Errorf("a package holding a submodule: %v, want ErrUnsupported naming outer and third_party/lib", err)
 	}
 }
+
+// TestExportGitRefusesLinkedPaths: a dependency's repository holds a
+// hand-made tree (git mktree accepts it; fetch does not fsck) with a link
+// "a" -> a host directory and a file "a/x". Exporting it must not write
+// through the link.
+func TestExportGitRefusesLinkedPaths(t *testing.T) {
+	testenv.NeedProgram(t, "git")
+	ctx := context.Background()
+	base := t.TempDir()
+	outside := filepath.Join(base, "outside")
+	if err := os.Mkdir(outside, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(base, "repo.git")
+	git := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("git", args...)
+		cmd.Dir = db
+		cmd.Stdin = strings.NewReader(stdin)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=a", "GIT_AUTHOR_EMAIL=a@example.org",
+			"GIT_COMMITTER_NAME=a", "GIT_COMMITTER_EMAIL=a@example.org")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("git %v: %v", args, err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	if out, err := exec.Command("git", "init", "-q", "--bare", db).CombinedOutput(); err != nil {
+		t.Fatalf("git init: %v: %s", err, out)
+	}
+	link := git(outside, "hash-object", "-w", "--stdin")
+	file := git("pwned\n", "hash-object", "-w", "--stdin")
+	sub := git("100644 blob "+file+"\tx\n", "mktree")
+	top := git("120000 blob "+link+"\ta\n040000 tree "+sub+"\ta\n", "mktree")
+	commit := git("", "commit-tree", top, "-m", "evil")
+	err := exportGit(ctx, db, commit, filepath.Join(base, "entry"))
+	if _, serr := os.Lstat(filepath.Join(outside, "x")); serr == nil {
+		t.Fatalf("the export wrote %s through the tree's link", filepath.Join(outside, "x"))
+	}
+	if err == nil {
+		t.Errorf("exporting a tree with a path through a link succeeded")
+	}
+}
