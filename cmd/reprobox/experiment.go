@@ -118,7 +118,7 @@ func runExperiment(ctx context.Context, cmd *cobra.Command, o experimentOptions)
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	data, err := os.ReadFile(o.file)
 	if err != nil {
-		return usageErrorf("experiment file: %v", errors.Unwrap(err))
+		return usageErrorf("experiment file %s: %v", o.file, errors.Unwrap(err))
 	}
 	e, err := runner.ParseExperiment(o.file, data, o.seed)
 	if err != nil {
