@@ -29,8 +29,9 @@ func Watch(w io.Writer, every time.Duration, prefix string) (output io.Writer, s
 
 func watch(w io.Writer, every time.Duration, now func() time.Time, prefix string, steps *stepWriter) (stop func()) {
 	start := now()
-	done := make(chan struct{})
+	done, exited := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(exited)
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -38,6 +39,11 @@ func watch(w io.Writer, every time.Duration, now func() time.Time, prefix string
 			case <-done:
 				return
 			case <-t.C:
+				select {
+				case <-done: // both ready: stopping wins
+					return
+				default:
+				}
 				step := steps.Step()
 				if step == "" {
 					step = "starting"
@@ -47,7 +53,10 @@ func watch(w io.Writer, every time.Duration, now func() time.Time, prefix string
 		}
 	}()
 	var once sync.Once
-	return func() { once.Do(func() { close(done) }) }
+	return func() {
+		once.Do(func() { close(done) })
+		<-exited // nothing is written once stop has returned
+	}
 }
 
 // stepWriter remembers the last line a build printed that looks like a step
