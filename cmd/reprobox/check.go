@@ -95,7 +95,7 @@ stderr; every build is killed and everything the check made removed).`,
 			}
 			defer plan.Close()
 			if jobs == 0 {
-				jobs = max(1, runtime.NumCPU()/plan.Base.CPUs)
+				jobs = defaultJobs(r.Backend, runtime.NumCPU(), plan.Base.CPUs)
 			}
 			stderr := cmd.ErrOrStderr()
 			fmt.Fprintf(stderr, "reprobox: checking %s in %s, varying %s (seed %d, %d job(s))\n",
@@ -127,7 +127,7 @@ stderr; every build is killed and everything the check made removed).`,
 	fl := cmd.Flags()
 	fl.StringVar(&vary, "vary", "all", "factors to perturb: all, names, -name to exclude (comma separated)")
 	fl.Uint64Var(&seed, "seed", 1, "seed of the perturbed values; the report prints it, and the same seed replays a check")
-	fl.IntVar(&jobs, "jobs", 0, "builds at once (default: host CPUs / build CPUs, at least 1)")
+	fl.IntVar(&jobs, "jobs", 0, "builds at once (default: host CPUs / build CPUs, at least 1; with several --addr, the workers' slots)")
 	fl.IntVar(&repeats, "repeats", runner.DefaultRepeats, "extra builds that confirm a verdict no evidence backs (reproducible, or a culprit whose value is not in the differing bytes); each halves the chance that random output escapes detection")
 	fl.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file")
 	fl.BoolVar(&timings, "timings", false, "include wall-clock timings in the JSON report")
