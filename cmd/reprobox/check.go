@@ -177,6 +177,7 @@ func printCheck(w io.Writer, rep *runner.CheckReport, out string) {
 			}
 		}
 	}
+	printWorkers(w, rep)
 	if in := rep.Intermediates; in != nil {
 		fmt.Fprintf(w, "\nintermediates of %d builds read (%s); %s kept while checking (%s copied)\n",
 			in.Builds, human.Bytes(in.TreeBytes), human.Bytes(in.KeptBytes), human.Bytes(in.CopiedBytes))
