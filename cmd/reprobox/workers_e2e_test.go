@@ -153,10 +153,7 @@ func killWorker(t *testing.T, d *ctrtest.Daemon) []int {
 	}
 	// The build has started: give it a moment to be really running.
 	time.Sleep(time.Second)
-	var pids []int
-	for _, p := range procsWith("containerd", filepath.Join(d.Dir, "config.toml")) {
-		pids = append(pids, p)
-	}
+	pids := procsWith("containerd", filepath.Join(d.Dir, "config.toml"))
 	shims = procsWith("containerd-shim", d.Address)
 	for _, s := range shims {
 		pids = append(pids, s)
