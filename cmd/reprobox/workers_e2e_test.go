@@ -215,3 +215,43 @@ func children(pid int) []int {
 	}
 	return out
 }
+
+// TestBuildOnWorkers builds a fixture with two --addr: record.json names the
+// worker that ran the build, and SHA256SUMS is the one-daemon build's.
+func TestBuildOnWorkers(t *testing.T) {
+	dataDir, image := needImage(t)
+	d1, d2 := ctrtest.Start(t), ctrtest.Start(t)
+	var sums []string
+	for _, addrs := range [][]string{{"--addr", d1.Address}, {"--addr", d1.Address, "--addr", d2.Address}} {
+		out := filepath.Join(t.TempDir(), "out")
+		args := append([]string{"build", "--image", image, "--data-dir", dataDir, "--out", out, "--backend", "containerd"}, addrs...)
+		r := reprobox(t, fixture("reproducible"), args...)
+		if r.code != 0 {
+			t.Fatalf("build %v: exit %d\n%s", addrs, r.code, r.stderr)
+		}
+		var rec struct {
+			Worker string `json:"worker"`
+		}
+		data, err := os.ReadFile(filepath.Join(out, "record.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &rec); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case len(addrs) == 2 && rec.Worker != "":
+			t.Errorf("one daemon, no pool: record.json worker %q, want none", rec.Worker)
+		case len(addrs) == 4 && rec.Worker != d1.Address && rec.Worker != d2.Address:
+			t.Errorf("record.json worker %q, want one of the two daemons", rec.Worker)
+		}
+		b, err := os.ReadFile(filepath.Join(out, "SHA256SUMS"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums = append(sums, string(b))
+	}
+	if sums[0] == "" || sums[0] != sums[1] {
+		t.Errorf("SHA256SUMS: one daemon\n%s\ntwo workers\n%s", sums[0], sums[1])
+	}
+}
