@@ -98,8 +98,8 @@ stderr; every build is killed and everything the check made removed).`,
 				jobs = defaultJobs(r.Backend, runtime.NumCPU(), plan.Base.CPUs)
 			}
 			stderr := cmd.ErrOrStderr()
-			fmt.Fprintf(stderr, "reprobox: checking %s in %s, varying %s (seed %d, %d job(s))\n",
-				plan.Project, plan.Image.Reference(), strings.Join(names, ","), seed, jobs)
+			fmt.Fprintf(stderr, "reprobox: checking %s in %s, varying %s (seed %d, %d job(s)%s)\n",
+				plan.Project, plan.Image.Reference(), strings.Join(names, ","), seed, jobs, onWorkers(r.Backend))
 			rep, js, err := r.CheckTo(ctx, plan, runner.CheckOptions{
 				Vary: names, Seed: seed, Jobs: jobs, Repeats: repeats, Progress: stderr, EvidenceLines: evidence,
 				ProgressEvery: progressEvery(f.progress), NoIntermediates: noInter, Timings: timings,

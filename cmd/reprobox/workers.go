@@ -8,7 +8,18 @@ import (
 	"strings"
 
 	"github.com/reprobox/reprobox/runner"
+	"github.com/reprobox/reprobox/sandbox"
+	"github.com/reprobox/reprobox/sandbox/pool"
 )
+
+// onWorkers is " on N workers (A, B)" for a pool of workers, else "".
+func onWorkers(b sandbox.Backend) string {
+	p, ok := b.(*pool.Pool)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf(" on %d worker(s): %s", len(p.Names()), strings.Join(p.Names(), ", "))
+}
 
 // printWorkers writes, for a check whose builds ran on several workers, the
 // builds each ran and the workers that do not reproduce.
