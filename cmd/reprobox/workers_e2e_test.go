@@ -164,7 +164,32 @@ func killWorker(t *testing.T, d *ctrtest.Daemon) []int {
 	for _, p := range pids {
 		_ = syscall.Kill(p, syscall.SIGKILL)
 	}
+	// Nobody is left to unmount the killed containers' root filesystems
+	// beneath the daemon's state directory: do it before the daemon's own
+	// cleanup removes the directory (cleanups run last first).
+	t.Cleanup(func() { unmountBelow(t, d.Dir) })
 	return pids
+}
+
+// unmountBelow lazily unmounts every mount point beneath dir, deepest first.
+func unmountBelow(t *testing.T, dir string) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	var below []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(f[4], dir+"/") {
+			below = append(below, f[4])
+		}
+	}
+	slices.SortFunc(below, func(a, b string) int { return len(b) - len(a) })
+	for _, m := range below {
+		if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil {
+			t.Errorf("unmount %s: %v", m, err)
+		}
+	}
 }
 
 // procsWith lists the processes whose command line holds every word.
