@@ -29,6 +29,9 @@ type Record struct {
 	SourceDateEpoch     int64              `json:"source_date_epoch"`
 	SourceDateEpochFrom string             `json:"source_date_epoch_from"`
 	Status              string             `json:"status"`
+	// Unavailable is what the sandbox could not apply where it runs (a
+	// rootless build's cgroup limits), each with why; absent when nothing.
+	Unavailable []string `json:"unavailable,omitempty"`
 }
 
 // NewRecord describes an outcome.
@@ -49,6 +52,9 @@ func NewRecord(p *Plan, o *Outcome) Record {
 		SourceDateEpoch:     o.Settings.SourceDateEpoch,
 		SourceDateEpochFrom: p.SourceDateEpochFrom,
 		Status:              "succeeded",
+	}
+	if o.Result != nil {
+		rec.Unavailable = o.Result.Unavailable
 	}
 	if rec.Artifacts == nil {
 		rec.Artifacts = []Artifact{}

@@ -136,6 +136,11 @@ type Result struct {
 	// DiskExceeded reports that the backend killed the job because it wrote
 	// more than Job.DiskBytes.
 	DiskExceeded bool
+	// Unavailable lists, sorted, what of the job the backend could not apply
+	// and why, when it runs where that is known to be impossible and the
+	// job ran anyway (a rootless backend's cgroup limits): each entry names
+	// the limit and the reason.
+	Unavailable []string
 }
 
 // Success reports whether the process exited with status 0.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reprobox/reprobox/internal/rootless"
 	"github.com/reprobox/reprobox/sandbox"
 	"github.com/reprobox/reprobox/sandbox/containerd"
 	"github.com/reprobox/reprobox/sandbox/libcontainer"
@@ -42,10 +43,13 @@ func openBackend(ctx context.Context, cmd *cobra.Command, dd string, log *slog.L
 	}
 	switch name {
 	case backendLibcontainer:
+		if err := rootless.Err(); err != nil {
+			return nil, nil, usageErrorf("%v", err)
+		}
 		if fl.Changed("containerd-address") || fl.Changed("containerd-namespace") {
 			return nil, nil, usageErrorf("--containerd-address and --containerd-namespace need --backend containerd")
 		}
-		b, err := libcontainer.New(libcontainer.Config{StateDir: filepath.Join(dd, "run"), Logger: log})
+		b, err := libcontainer.New(libcontainer.Config{StateDir: filepath.Join(dd, "run"), Logger: log, FUSEDir: rootless.FUSEDir()})
 		if err != nil {
 			return nil, nil, err
 		}
