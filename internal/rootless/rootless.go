@@ -29,6 +29,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -185,12 +186,18 @@ func runOuter(m maps) int {
 	}
 	// The FUSE lane (see FUSEDir): a private directory under /tmp, which
 	// every id can search; the namespace mounts a tmpfs on it.
-	lane, err := os.MkdirTemp("/tmp", "reprobox-fuse-")
+	removeStaleLanes()
+	lane, err := os.MkdirTemp("/tmp", lanePrefix)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "reprobox: rootless:", err)
 		return 3
 	}
 	defer os.Remove(lane)
+	// Held for the life of this process: a lane that nobody holds was left by
+	// a reprobox killed with SIGKILL.
+	if f, err := lockLane(lane); err == nil {
+		defer f.Close()
+	}
 	cmd := exec.Command("/proc/self/exe", os.Args[1:]...)
 	cmd.Args[0] = os.Args[0]
 	cmd.Env = append(os.Environ(), stageEnv+"=wait", laneEnv+"="+lane)
@@ -315,8 +322,41 @@ func FUSEDir() string {
 	if !Inside() {
 		return ""
 	}
-	if d := os.Getenv(laneEnv); strings.HasPrefix(d, "/tmp/reprobox-fuse-") && !strings.Contains(d[len("/tmp/"):], "/") {
+	if d := os.Getenv(laneEnv); strings.HasPrefix(d, "/tmp/"+lanePrefix) && !strings.Contains(d[len("/tmp/"):], "/") {
 		return d
 	}
 	return ""
+}
+
+const lanePrefix = "reprobox-fuse-"
+
+// lockLane opens and locks the lane directory dir (never through a link).
+func lockLane(dir string) (*os.File, error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	f := os.NewFile(uintptr(fd), dir)
+	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// removeStaleLanes removes the empty lane directories of this user that no
+// live reprobox holds (left by one killed with SIGKILL). A lane in use is
+// locked; removing it would detach the tmpfs of its namespace.
+func removeStaleLanes() {
+	dirs, _ := filepath.Glob("/tmp/" + lanePrefix + "*")
+	for _, d := range dirs {
+		var st unix.Stat_t
+		if unix.Lstat(d, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || int(st.Uid) != os.Getuid() {
+			continue
+		}
+		if f, err := lockLane(d); err == nil {
+			_ = os.Remove(d) // only if empty
+			f.Close()
+		}
+	}
 }

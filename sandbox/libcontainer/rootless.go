@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -84,7 +85,7 @@ func RootlessUnavailable() []string {
 	if rootlessCgroups() {
 		out = append(out,
 			"memory limit: no writable cgroup (rootless, and the host delegates no cgroup to this user)",
-			"pids limit: no writable cgroup; a fork bomb is bounded only by the user's RLIMIT_NPROC",
+			"pids limit: no writable cgroup; applied as RLIMIT_NPROC of the build user instead (shared by the concurrent builds of one check)",
 			"CPU quota: no writable cgroup; num_cpus is applied as the CPU affinity of the build instead",
 			"device cgroup rule: no writable cgroup; the build's /dev holds only the default devices",
 			"out-of-memory report: no memory cgroup to read the kill count from",
@@ -116,8 +117,16 @@ func rootlessResources(spec *specs.Spec) (cpus string, dropped []string, err err
 	if r.Memory != nil && (r.Memory.Limit != nil || r.Memory.Swap != nil || r.Memory.Reservation != nil) {
 		dropped = append(dropped, "memory limit")
 	}
-	if r.Pids != nil && r.Pids.Limit != nil {
-		dropped = append(dropped, "pids limit")
+	var nproc string
+	if r.Pids != nil && r.Pids.Limit != nil && *r.Pids.Limit > 0 {
+		// RLIMIT_NPROC instead: it counts the tasks of the build user's
+		// uid in this user namespace, which the build cannot raise.
+		proc := *spec.Process
+		limit := uint64(*r.Pids.Limit)
+		proc.Rlimits = append(slices.DeleteFunc(slices.Clone(proc.Rlimits), func(l specs.POSIXRlimit) bool { return l.Type == "RLIMIT_NPROC" }),
+			specs.POSIXRlimit{Type: "RLIMIT_NPROC", Hard: limit, Soft: limit})
+		spec.Process = &proc
+		nproc = fmt.Sprintf("pids limit: applied as RLIMIT_NPROC %d of the build user, shared by the builds of one reprobox that run as that user (rootless: no writable cgroup)", limit)
 	}
 	if c := r.CPU; c != nil {
 		if c.Quota != nil || c.Period != nil || c.Shares != nil {
@@ -136,6 +145,9 @@ func rootlessResources(spec *specs.Spec) (cpus string, dropped []string, err err
 	}
 	for i, d := range dropped {
 		dropped[i] = d + ": not applied (rootless: no writable cgroup)"
+	}
+	if nproc != "" {
+		dropped = append(dropped, nproc)
 	}
 	return cpus, dropped, nil
 }
@@ -294,4 +306,16 @@ func (r *run) removeFUSESource() error {
 		return fmt.Errorf("remove the FUSE source directory: %w", err)
 	}
 	return nil
+}
+
+// HostFeatures are the features a Backend made by this process applies on
+// this host: Features, less reverse directory order when reprobox runs
+// rootless and /dev/fuse is not usable.
+func HostFeatures() []sandbox.Feature {
+	if userns.RunningInUserNS() || os.Geteuid() != 0 {
+		if ok, _ := fuseUsable(); !ok {
+			return rootlessFeatures(Features)
+		}
+	}
+	return Features
 }
