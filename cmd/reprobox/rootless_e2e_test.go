@@ -43,11 +43,46 @@ type rootlessEnv struct {
 func needRootless(t *testing.T) *rootlessEnv {
 	t.Helper()
 	dataDir, image := needImage(t)
+	e := rootlessAccount(t)
+	e.image = image
+
+	// The user's store holds the default image under the same digest, or
+	// gets it: exported by root, imported by the user.
+	base := e.base
+	r := reprobox(t, ".", "image", "inspect", image, "--json", "--data-dir", dataDir)
+	var info struct {
+		Digest string `json:"digest"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || !strings.HasPrefix(info.Digest, "sha256:") {
+		t.Fatalf("image inspect %s: %v\n%s%s", image, err, r.stdout, r.stderr)
+	}
+	if ls := e.run(t, base, "image", "ls"); ls.code != 0 || !strings.Contains(ls.stdout, info.Digest) {
+		archive := filepath.Join(base, "image.tar")
+		if r := reprobox(t, ".", "image", "export", image, archive, "--data-dir", dataDir); r.code != 0 {
+			t.Fatalf("export %s: exit %d\n%s", image, r.code, r.stderr)
+		}
+		if err := os.Chmod(archive, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r := e.run(t, base, "image", "import", archive, "--name", image)
+		if r.code != 0 || !strings.Contains(r.stdout, info.Digest) {
+			t.Fatalf("import as %s: exit %d, want %s\n%s%s", rootlessUser, r.code, info.Digest, r.stdout, r.stderr)
+		}
+		os.Remove(archive)
+	}
+	return e
+}
+
+// rootlessAccount makes the ordinary user (with subordinate ids) when
+// missing, and a private directory of theirs holding a copy of this binary.
+func rootlessAccount(t *testing.T) *rootlessEnv {
+	t.Helper()
+	testenv.NeedRoot(t)
 	for _, p := range []string{"newuidmap", "newgidmap", "useradd", "usermod"} {
 		testenv.NeedProgram(t, p)
 	}
 	u := ensureRootlessUser(t)
-	e := &rootlessEnv{image: image}
+	e := &rootlessEnv{}
 	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
 	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
 	e.uid, e.gid, e.home = uint32(uid), uint32(gid), u.HomeDir
@@ -74,29 +109,6 @@ func needRootless(t *testing.T) *rootlessEnv {
 	e.bin = filepath.Join(base, "bin", "reprobox")
 	copyFileMode(t, os.Args[0], e.bin, 0o755)
 
-	// The user's store holds the default image under the same digest, or
-	// gets it: exported by root, imported by the user.
-	r := reprobox(t, ".", "image", "inspect", image, "--json", "--data-dir", dataDir)
-	var info struct {
-		Digest string `json:"digest"`
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &info); err != nil || !strings.HasPrefix(info.Digest, "sha256:") {
-		t.Fatalf("image inspect %s: %v\n%s%s", image, err, r.stdout, r.stderr)
-	}
-	if ls := e.run(t, base, "image", "ls"); ls.code != 0 || !strings.Contains(ls.stdout, info.Digest) {
-		archive := filepath.Join(base, "image.tar")
-		if r := reprobox(t, ".", "image", "export", image, archive, "--data-dir", dataDir); r.code != 0 {
-			t.Fatalf("export %s: exit %d\n%s", image, r.code, r.stderr)
-		}
-		if err := os.Chmod(archive, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		r := e.run(t, base, "image", "import", archive, "--name", image)
-		if r.code != 0 || !strings.Contains(r.stdout, info.Digest) {
-			t.Fatalf("import as %s: exit %d, want %s\n%s%s", rootlessUser, r.code, info.Digest, r.stdout, r.stderr)
-		}
-		os.Remove(archive)
-	}
 	return e
 }
 
