@@ -1,7 +1,13 @@
 package main
 
 import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -94,5 +100,79 @@ func TestRootlessDataDirAttack(t *testing.T) {
 	}
 	if fi, err := os.Lstat(filepath.Join(mine, "run")); err == nil && fi.Mode()&0o077 != 0 && fi.Mode().Perm() != 0o711 {
 		t.Errorf("state directory mode %v", fi.Mode())
+	}
+}
+
+// TestRootlessHostileImport: an ordinary user imports images made by an
+// attacker, whose layer climbs out of the root ("../"), writes through an
+// absolute path, or holds a device node: each is refused at import with exit
+// status 2, nothing is written outside the store, and the store lists no new
+// image (the same checks as root's, run by the same code in the user's
+// namespace).
+func TestRootlessHostileImport(t *testing.T) {
+	e := rootlessAccount(t)
+	for _, tc := range []struct {
+		name string
+		hdr  tar.Header
+	}{
+		{"climb", tar.Header{Name: "../../../../escaped", Typeflag: tar.TypeReg, Mode: 0o644, Size: 6}},
+		{"absolute", tar.Header{Name: "/tmp/reprobox-rootless-escaped", Typeflag: tar.TypeReg, Mode: 0o644, Size: 6}},
+		{"device", tar.Header{Name: "dev/sda", Typeflag: tar.TypeBlock, Mode: 0o666, Devmajor: 8}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(e.base, "layout-"+tc.name)
+			dst := filepath.Join(dir, "blobs", "sha256")
+			if err := os.MkdirAll(dst, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			blob := func(data []byte) (string, int) {
+				sum := sha256.Sum256(data)
+				if err := os.WriteFile(filepath.Join(dst, hex.EncodeToString(sum[:])), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return "sha256:" + hex.EncodeToString(sum[:]), len(data)
+			}
+			var layer bytes.Buffer
+			tw := tar.NewWriter(&layer)
+			hdr := tc.hdr
+			if err := tw.WriteHeader(&hdr); err != nil {
+				t.Fatal(err)
+			}
+			if hdr.Size > 0 {
+				tw.Write([]byte("pwned\n"))
+			}
+			tw.Close()
+			ld, ls := blob(layer.Bytes())
+			cb, _ := json.Marshal(map[string]any{
+				"architecture": "amd64", "os": "linux",
+				"rootfs": map[string]any{"type": "layers", "diff_ids": []string{ld}},
+			})
+			cd, cs := blob(cb)
+			mb, _ := json.Marshal(map[string]any{
+				"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+				"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cs},
+				"layers": []any{map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld, "size": ls}},
+			})
+			md, ms := blob(mb)
+			writeLayoutIndex(t, dir, md, ms)
+			if out, err := exec.Command("chmod", "-R", "a+rX", dir).CombinedOutput(); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+			name := "test/rootless-hostile-" + tc.name
+			r := e.run(t, e.base, "image", "import", dir, "--name", name)
+			if r.code != 2 || !strings.Contains(r.stderr, "layer") {
+				t.Errorf("import: exit %d, want 2 naming the layer\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			t.Logf("refused: %s", strings.TrimSpace(r.stderr))
+			if ls := e.run(t, e.base, "image", "ls"); ls.code != 0 || strings.Contains(ls.stdout, name) {
+				t.Errorf("the store lists %s after a refused import (exit %d):\n%s", name, ls.code, ls.stdout)
+			}
+			for _, p := range []string{"/tmp/reprobox-rootless-escaped", filepath.Join(e.home, ".local", "escaped"), filepath.Join(e.home, "escaped")} {
+				if _, err := os.Lstat(p); err == nil {
+					t.Errorf("the layer wrote %s", p)
+					os.Remove(p)
+				}
+			}
+		})
 	}
 }
