@@ -128,7 +128,10 @@ func ensureRootlessUser(t *testing.T) *user.User {
 	uid, _ := strconv.Atoi(u.Uid)
 	for _, f := range []struct{ file, flag string }{{"/etc/subuid", "--add-subuids"}, {"/etc/subgid", "--add-subgids"}} {
 		data, err := os.ReadFile(f.file)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = os.WriteFile(f.file, nil, 0o644) // usermod adds to it
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 		mine, err := rootless.ParseSubIDs(bytes.NewReader(data), rootlessUser, uid)

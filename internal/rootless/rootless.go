@@ -206,6 +206,10 @@ func runOuter(m maps) int {
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS | syscall.CLONE_NEWPID,
 		Pdeathsig:  syscall.SIGKILL,
+		// A process group of its own: a terminal's Ctrl-C reaches this
+		// process only, which forwards it once (in one group, the inner
+		// process would get it twice and take the second for a repeat).
+		Setpgid: true,
 	}
 	// Catch the signals that stop a run before the child exists, so that
 	// none kills this process and leaves the child alone. A signal this
