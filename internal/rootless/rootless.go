@@ -299,6 +299,14 @@ func setupInside() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_SLAVE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
 	}
+	// The host's /proc stays reachable through a descriptor: other
+	// reprobox processes of the user, each in its own PID namespace, are
+	// known by their host pids (see HostPID).
+	fd, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open /proc: %w", err)
+	}
+	hostProc = fd
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return fmt.Errorf("mount /proc: %w", err)
 	}
@@ -363,4 +371,37 @@ func removeStaleLanes() {
 			f.Close()
 		}
 	}
+}
+
+// hostProc is the host's /proc (O_PATH) inside the namespace, else -1.
+var hostProc = -1
+
+// HostPID is this process's pid on the host. Inside the namespace,
+// os.Getpid is 1 for every rootless reprobox; identities that other reprobox
+// processes check (the owner of a work directory) must use the host's pid
+// and ProcStat.
+func HostPID() int {
+	if hostProc >= 0 {
+		buf := make([]byte, 32)
+		if n, err := unix.Readlinkat(hostProc, "self", buf); err == nil {
+			if pid, err := strconv.Atoi(string(buf[:n])); err == nil {
+				return pid
+			}
+		}
+	}
+	return os.Getpid()
+}
+
+// ProcStat reads /proc/PID/stat of a host pid (see HostPID).
+func ProcStat(pid int) ([]byte, error) {
+	if hostProc < 0 {
+		return os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	}
+	fd, err := unix.Openat(hostProc, strconv.Itoa(pid)+"/stat", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: fmt.Sprintf("/proc/%d/stat", pid), Err: err}
+	}
+	f := os.NewFile(uintptr(fd), "stat")
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 4096))
 }
