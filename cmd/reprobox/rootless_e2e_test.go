@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/reprobox/reprobox/internal/rootless"
 	"github.com/reprobox/reprobox/internal/testenv"
@@ -266,6 +267,12 @@ func TestRootlessFixtures(t *testing.T) {
 		{"dist", []string{"time", "umask", "user"}},
 		{"dep_build_path", []string{"build_path"}},
 	}
+	// Where the user cannot open /dev/fuse (mode 0600 on some hosts),
+	// fileordering cannot be varied rootless: check must refuse it, clearly,
+	// and the other factors are checked without it.
+	fr := e.run(t, e.base, "factors", "--backend", "libcontainer")
+	noFUSE := strings.Contains(fr.stdout, "unavailable: fileordering")
+	t.Logf("rootless factors:\n%s", fr.stdout[strings.Index(fr.stdout, "Rootless:"):])
 	for _, tc := range cases {
 		t.Run(tc.crate, func(t *testing.T) {
 			src := e.fixtureCopy(t, tc.crate)
@@ -308,7 +315,18 @@ func TestRootlessFixtures(t *testing.T) {
 			}
 
 			js := filepath.Join(e.base, "report-"+tc.crate+".json")
-			r = e.run(t, src, "check", "--image", e.image, "--out", filepath.Join(e.base, "check-"+tc.crate), "--json", js, "--jobs", "2")
+			args := []string{"check", "--image", e.image, "--out", filepath.Join(e.base, "check-"+tc.crate), "--json", js, "--jobs", "2"}
+			if noFUSE {
+				if tc.crate == "fileordering" {
+					r = e.run(t, src, args...)
+					if r.code != 2 || !strings.Contains(r.stderr, "cannot vary fileordering") {
+						t.Fatalf("rootless check without FUSE: exit %d, want 2 naming fileordering\n%s", r.code, r.stderr)
+					}
+					return
+				}
+				args = append(args, "--vary", "all,-fileordering")
+			}
+			r = e.run(t, src, args...)
 			if r.code > 1 {
 				t.Fatalf("rootless check: exit %d\n%s", r.code, r.stderr)
 			}
@@ -333,5 +351,37 @@ func TestRootlessFixtures(t *testing.T) {
 	dd := filepath.Join(e.home, ".local", "share", "reprobox")
 	if fi, err := os.Lstat(dd); err != nil || fi.Mode().Perm() != 0o700 || !fi.IsDir() {
 		t.Errorf("the rootless data directory %s: %v %v, want a 0700 directory", dd, fi.Mode(), err)
+	}
+}
+
+// TestRootlessConcurrent: two rootless reprobox commands of one user at once,
+// each PID 1 of its own namespace. The second must take the first's live
+// work directory for a live run's (owners are host pids), not for one a
+// killed run left behind, and the first build must finish with its artifact.
+func TestRootlessConcurrent(t *testing.T) {
+	e := needRootless(t)
+	src := e.fixtureCopy(t, "reproducible")
+	type done struct{ r result }
+	long := make(chan done, 1)
+	go func() {
+		long <- done{e.run(t, src, "build", "--image", e.image, "--out", filepath.Join(e.base, "out-long"),
+			"--artifact", "late.txt", "--", "sh", "-c", "sleep 8; echo late > late.txt")}
+	}()
+	// Start the second while the first builds.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		entries, _ := os.ReadDir(filepath.Join(e.home, ".local", "share", "reprobox", "work"))
+		if len(entries) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	if r := e.run(t, src, "build", "--image", e.image, "--out", filepath.Join(e.base, "out-short"), "--artifact", "Cargo.toml", "--", "true"); r.code != 0 {
+		t.Fatalf("second build: exit %d\n%s", r.code, r.stderr)
+	}
+	d := <-long
+	if d.r.code != 0 {
+		t.Fatalf("first build, while a second ran: exit %d\n%s", d.r.code, d.r.stderr)
 	}
 }
