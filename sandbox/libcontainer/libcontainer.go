@@ -3,7 +3,9 @@
 // A program that uses it must call [MaybeInit] first thing in main (and in
 // TestMain of tests that start containers): libcontainer starts each container
 // by re-executing the program itself with the argument "init". It needs cgo
-// (the nsenter package) and root. Importing it locks the main goroutine to the
+// (the nsenter package) and root, or root of a user namespace (an ordinary
+// user's reprobox, see rootless.go: cgroup limits are then left out and
+// named in sandbox.Result.Unavailable). Importing it locks the main goroutine to the
 // main thread for the life of the program (see the init function for why).
 //
 // Each run gets a private overlay of the image's root filesystem
