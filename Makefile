@@ -6,7 +6,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 export CGO_ENABLED := 1
 DATA_DIR ?= /var/lib/reprobox
 IMAGE ?= reprobox/rust
-APT_PACKAGES := mmdebstrap disorderfs gcc zlib1g-dev libseccomp-dev git tar gzip xz-utils zstd bzip2
+APT_PACKAGES := mmdebstrap disorderfs gcc zlib1g-dev libseccomp-dev git tar gzip xz-utils zstd bzip2 uidmap
 # Only the tests need these: runc (start benchmark), containerd (the containerd
 # backend's tests start a private daemon of their own), chromium (the HTML report test),
 # docker-registry and skopeo (image push, pull and export round trips), cargo (the

@@ -11,6 +11,8 @@ import (
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
+
+	"github.com/reprobox/reprobox/internal/rootless"
 )
 
 // staleAfter is how old an unmarked work directory must be to be pruned.
@@ -28,12 +30,13 @@ func markOwned(dir string) error {
 }
 
 func selfIdentity() string {
-	return processIdentity(os.Getpid())
+	// The host's pid: a rootless reprobox is pid 1 of a namespace of its own.
+	return processIdentity(rootless.HostPID())
 }
 
 // processIdentity is "pid starttime", or "" when there is no such process.
 func processIdentity(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	b, err := rootless.ProcStat(pid)
 	if err != nil {
 		return ""
 	}

@@ -32,6 +32,9 @@ type Record struct {
 	// Worker names the worker that ran the build when the backend is a
 	// pool of several (--addr given more than once).
 	Worker string `json:"worker,omitempty"`
+	// Unavailable is what the sandbox could not apply where it runs (a
+	// rootless build's cgroup limits), each with why; absent when nothing.
+	Unavailable []string `json:"unavailable,omitempty"`
 }
 
 // NewRecord describes an outcome.
@@ -52,7 +55,9 @@ func NewRecord(p *Plan, o *Outcome) Record {
 		SourceDateEpoch:     o.Settings.SourceDateEpoch,
 		SourceDateEpochFrom: p.SourceDateEpochFrom,
 		Status:              "succeeded",
-		Worker:              o.Result.Worker,
+	}
+	if o.Result != nil {
+		rec.Worker, rec.Unavailable = o.Result.Worker, o.Result.Unavailable
 	}
 	if rec.Artifacts == nil {
 		rec.Artifacts = []Artifact{}

@@ -140,6 +140,11 @@ type Result struct {
 	// jobs over several (sandbox/pool sets it); a single backend leaves it
 	// empty.
 	Worker string
+	// Unavailable lists, sorted, what of the job the backend could not apply
+	// and why, when it runs where that is known to be impossible and the
+	// job ran anyway (a rootless backend's cgroup limits): each entry names
+	// the limit and the reason.
+	Unavailable []string
 }
 
 // Success reports whether the process exited with status 0.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reprobox/reprobox/internal/rootless"
 	"github.com/reprobox/reprobox/sandbox"
 	"github.com/reprobox/reprobox/sandbox/containerd"
 	"github.com/reprobox/reprobox/sandbox/libcontainer"
@@ -100,13 +101,16 @@ func openBackend(ctx context.Context, cmd *cobra.Command, dd string, log *slog.L
 		}
 	}
 	if name == backendLibcontainer {
+		if err := rootless.Err(); err != nil {
+			return nil, nil, usageErrorf("%v", err)
+		}
 		switch {
 		case fl.Changed("containerd-address") || fl.Changed("containerd-namespace"):
 			return nil, nil, usageErrorf("--containerd-address and --containerd-namespace need --backend containerd")
 		case len(addrs) > 0 || fl.Changed("worker-jobs"):
 			return nil, nil, usageErrorf("--addr and --worker-jobs need a daemon backend (--backend containerd): libcontainer runs the builds on this host")
 		}
-		b, err := libcontainer.New(libcontainer.Config{StateDir: filepath.Join(dd, "run"), Logger: log})
+		b, err := libcontainer.New(libcontainer.Config{StateDir: filepath.Join(dd, "run"), Logger: log, FUSEDir: rootless.FUSEDir()})
 		if err != nil {
 			return nil, nil, err
 		}

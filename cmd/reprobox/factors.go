@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reprobox/reprobox/internal/rootless"
 	"github.com/reprobox/reprobox/policies"
 	"github.com/reprobox/reprobox/sandbox"
 	"github.com/reprobox/reprobox/sandbox/containerd"
@@ -50,6 +51,9 @@ func runFactors(w io.Writer, o factorsOptions) error {
 	var have []string
 	if o.backend != "" {
 		fs, ok := backendFeatures[o.backend]
+		if o.backend == backendLibcontainer {
+			fs = libcontainer.HostFeatures() // rootless, FUSE may be missing
+		}
 		if !ok {
 			return usageErrorf("--backend %q: no such backend (known: %s)", o.backend, strings.Join(slices.Sorted(maps.Keys(backendFeatures)), ", "))
 		}
@@ -73,7 +77,28 @@ func runFactors(w io.Writer, o factorsOptions) error {
 	}
 	fmt.Fprintf(w, "(values for SOURCE_DATE_EPOCH=%d and seed %d; perturbed values derive from the seed)\n", base.SourceDateEpoch, o.seed)
 	fmt.Fprintf(w, "\n%s", policies.Confinement())
+	printRootless(w)
 	return nil
+}
+
+// printRootless says what a build lacks because reprobox runs as an
+// ordinary user here (see the README's Rootless section).
+func printRootless(w io.Writer) {
+	if !rootless.Rootless() {
+		return
+	}
+	fmt.Fprintf(w, "\nRootless: this reprobox runs as an ordinary user (uid 0 of a user namespace of its subordinate ids).\n")
+	if err := rootless.Err(); err != nil {
+		fmt.Fprintf(w, "  no builds: %v\n", err)
+		return
+	}
+	lines := libcontainer.RootlessUnavailable()
+	if len(lines) == 0 {
+		fmt.Fprintf(w, "  every limit and factor is available\n")
+	}
+	for _, l := range lines {
+		fmt.Fprintf(w, "  unavailable: %s\n", l)
+	}
 }
 
 func needsText(needs []policies.Need) string {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/reprobox/reprobox/internal/rootless"
 	"github.com/reprobox/reprobox/sandbox/libcontainer"
 )
 
@@ -20,6 +21,8 @@ func main() {
 	// The container init re-exec must run before anything else: libcontainer
 	// starts this binary as "reprobox init" inside the new namespaces.
 	libcontainer.MaybeInit()
+	// An ordinary user's reprobox runs in a user namespace of its own.
+	enterRootless()
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	handleSignals(cancel)
@@ -126,6 +129,9 @@ var subcommands []func() *cobra.Command
 func defaultDataDir() string {
 	if d := os.Getenv("REPROBOX_DATA_DIR"); d != "" {
 		return d
+	}
+	if rootless.Rootless() {
+		return rootless.DataHome()
 	}
 	return "/var/lib/reprobox"
 }

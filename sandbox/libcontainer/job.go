@@ -19,12 +19,18 @@ import (
 	"github.com/reprobox/reprobox/sandbox"
 )
 
-// Features reports that this backend applies every feature a job may need.
+// Features reports that this backend applies every feature a job may need,
+// except reverse directory order when it runs rootless without a usable
+// /dev/fuse.
 func (b *Backend) Features() []sandbox.Feature {
-	return []sandbox.Feature{
+	all := []sandbox.Feature{
 		sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality, sandbox.FeatureReverseDirents,
 		sandbox.FeatureUTSNames, sandbox.FeatureUmask, sandbox.FeatureUser,
 	}
+	if b.noFUSE != "" {
+		return rootlessFeatures(all)
+	}
+	return all
 }
 
 var _ sandbox.Features = (*Backend)(nil)
@@ -126,7 +132,7 @@ func (r *run) mountSource(ctx context.Context, job *sandbox.Job) (string, error)
 		return "", err
 	}
 	// volatile: the upper directory is thrown away, so skip syncing it.
-	opts := "lowerdir=" + lower + ",upperdir=" + r.srcUpper() + ",workdir=" + work + ",volatile"
+	opts := "lowerdir=" + lower + ",upperdir=" + r.srcUpper() + ",workdir=" + work + ",volatile" + overlayUserxattr()
 	if err := unix.Mount("overlay", r.srcMerged(), "overlay", unix.MS_NODEV|unix.MS_NOSUID, opts); err != nil {
 		return "", fmt.Errorf("mount the source overlay on %s: %w", r.srcMerged(), &os.SyscallError{Syscall: "mount", Err: err})
 	}
@@ -136,11 +142,15 @@ func (r *run) mountSource(ctx context.Context, job *sandbox.Job) (string, error)
 	if err := os.Mkdir(r.srcReverse(), 0o755); err != nil {
 		return "", err
 	}
+	src, err := r.fuseSource()
+	if err != nil {
+		return "", err
+	}
 	// disorderfs mounts, then runs in the background as the FUSE server
 	// until the mount goes (removeRunDir unmounts it, also after a SIGKILL
 	// of this process).
 	cmd := exec.CommandContext(ctx, "disorderfs", "--multi-user=yes", "--reverse-dirents=yes", "--shuffle-dirents=no",
-		"-o", "allow_other,default_permissions", r.srcMerged(), r.srcReverse())
+		"-o", "allow_other,default_permissions", src, r.srcReverse())
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("disorderfs: %v: %s", err, strings.TrimSpace(string(out)))
 	}

@@ -3,7 +3,9 @@
 // A program that uses it must call [MaybeInit] first thing in main (and in
 // TestMain of tests that start containers): libcontainer starts each container
 // by re-executing the program itself with the argument "init". It needs cgo
-// (the nsenter package) and root. Importing it locks the main goroutine to the
+// (the nsenter package) and root, or root of a user namespace (an ordinary
+// user's reprobox, see rootless.go: cgroup limits are then left out and
+// named in sandbox.Result.Unavailable). Importing it locks the main goroutine to the
 // main thread for the life of the program (see the init function for why).
 //
 // Each run gets a private overlay of the image's root filesystem
@@ -45,6 +47,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -98,6 +101,11 @@ type Config struct {
 	// Logger receives debug lines about runs and warnings about removed
 	// stale state. Nil discards them.
 	Logger *slog.Logger
+	// FUSEDir, when set, is a directory that every uid can search, where
+	// each run's source is bind-mounted for disorderfs (which serves
+	// requests with the build user's ids) when StateDir is not reachable by
+	// them: a rootless reprobox's private data directory (see rootless.go).
+	FUSEDir string
 }
 
 // A Backend runs jobs in containers made with libcontainer. It is safe for
@@ -107,6 +115,11 @@ type Backend struct {
 	lcRoot   string
 	runsDir  string
 	log      *slog.Logger
+	// rootless: no writable cgroup tree (see rootless.go); noFUSE says why
+	// disorderfs cannot run, when it cannot.
+	rootless bool
+	noFUSE   string
+	fuseDir  string
 }
 
 var _ sandbox.Backend = (*Backend)(nil)
@@ -130,9 +143,16 @@ func New(cfg Config) (*Backend, error) {
 		lcRoot:   filepath.Join(dir, "libcontainer"),
 		runsDir:  filepath.Join(dir, "runs"),
 		log:      cfg.Logger,
+		fuseDir:  cfg.FUSEDir,
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
+	}
+	b.rootless = rootlessCgroups()
+	if b.rootless || os.Geteuid() != 0 {
+		if ok, why := fuseUsable(); !ok {
+			b.noFUSE = why
+		}
 	}
 	// 0711: the root of a container in a user namespace must be able to
 	// reach its rootfs.
@@ -203,11 +223,27 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 	if err := checkJob(job); err != nil {
 		return nil, err
 	}
+	if job.FileOrdering == "reverse" && b.noFUSE != "" {
+		return nil, unsupported("file ordering reverse rootless: disorderfs needs FUSE, and %s", b.noFUSE)
+	}
+	var cpus string
+	var dropped []string
+	cgPath := cgroupPath(id)
+	if b.rootless {
+		j, spec := *job, *job.Spec
+		if cpus, dropped, err = rootlessResources(&spec); err != nil {
+			return nil, err
+		}
+		j.Spec = &spec
+		job = &j
+		cgPath = ""
+	}
 
 	r, err := b.acquire(id)
 	if err != nil {
 		return nil, err
 	}
+	r.fuseDir = b.fuseDir
 	defer func() {
 		cerr := b.clean(r)
 		if cerr == nil {
@@ -236,9 +272,14 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 		mounts = append(mounts, specs.Mount{Destination: job.BuildPath, Type: "bind", Source: src, Options: []string{"bind", "rw", "nosuid", "nodev"}})
 		watched = append(watched, r.srcUpper())
 	}
-	config, proc, err := convert(job, id, r.rootfs(), cgroupPath(id), mounts)
+	config, proc, err := convert(job, id, r.rootfs(), cgPath, mounts)
 	if err != nil {
 		return nil, err
+	}
+	if b.rootless {
+		if err := rootlessConfig(config, cpus); err != nil {
+			return nil, err
+		}
 	}
 	if config.Namespaces.Contains(configs.NEWUSER) {
 		if err := checkReachable(r.dir, config); err != nil {
@@ -277,7 +318,10 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 	b.log.Debug("starting container", "id", id, "args", proc.Args)
 	res, err = b.start(runCtx, container, proc, out)
 	endWatch()
-	if err == nil {
+	if err == nil && b.rootless {
+		res.Unavailable = append(dropped, "out-of-memory report: not available (rootless: no memory cgroup)")
+		slices.Sort(res.Unavailable)
+	} else if err == nil {
 		// Read before the cgroup goes.
 		if res.OOMKilled, err = oomKilled(id); err != nil {
 			b.log.Warn("cannot tell whether the kernel killed a process at the memory limit", "id", id, "err", err)

@@ -76,4 +76,11 @@ func maybeHook() {
 		}
 		os.Exit(0)
 	}
+	if len(os.Args) == 3 && os.Args[1] == affinityHookArg {
+		if err := runAffinityHook(os.Args[2], os.Stdin); err != nil {
+			fmt.Fprintln(os.Stderr, "reprobox affinity hook:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 }

@@ -56,6 +56,7 @@ type run struct {
 	lock      *os.File
 	container *lc.Container // nil until created, and once destroyed
 	stale     bool          // the run's owner died
+	fuseDir   string        // Config.FUSEDir
 }
 
 func (r *run) rootfs() string { return filepath.Join(r.dir, "rootfs") }
@@ -176,7 +177,7 @@ func (r *run) mountOverlay(lower string) error {
 		return err
 	}
 	// volatile: the upper directory is thrown away, so skip syncing it.
-	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work + ",volatile"
+	opts := "lowerdir=" + lower + ",upperdir=" + upper + ",workdir=" + work + ",volatile" + overlayUserxattr()
 	if err := unix.Mount("overlay", r.rootfs(), "overlay", 0, opts); err != nil {
 		return fmt.Errorf("mount overlay on %s: %w", r.rootfs(), &os.SyscallError{Syscall: "mount", Err: err})
 	}
@@ -389,7 +390,9 @@ func (b *Backend) clean(r *run) error {
 			r.container = c
 		case errors.Is(err, lc.ErrNotExist):
 			// Died before libcontainer saved its state.
-			if err := destroyCgroup(r.id); err != nil {
+			if b.rootless {
+				// No cgroup was made.
+			} else if err := destroyCgroup(r.id); err != nil {
 				errs = append(errs, err)
 			}
 			if err := os.RemoveAll(filepath.Join(b.lcRoot, r.id)); err != nil {
@@ -409,6 +412,8 @@ func (b *Backend) clean(r *run) error {
 	if len(errs) == 0 {
 		// Never remove the directory of a container that may still run.
 		if err := removeRunDir(r.dir); err != nil {
+			errs = append(errs, err)
+		} else if err := r.removeFUSESource(); err != nil {
 			errs = append(errs, err)
 		}
 	}
