@@ -22,7 +22,7 @@ import (
 // Features reports that this backend applies every feature a job may need.
 func (b *Backend) Features() []sandbox.Feature {
 	return []sandbox.Feature{
-		sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality, sandbox.FeatureReverseDirents,
+		sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality, sandbox.FeaturePID, sandbox.FeatureReverseDirents,
 		sandbox.FeatureUTSNames, sandbox.FeatureUmask, sandbox.FeatureUser,
 	}
 }

@@ -203,6 +203,9 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 	if err := checkJob(job); err != nil {
 		return nil, err
 	}
+	if job, err = b.withLastPID(job); err != nil {
+		return nil, err
+	}
 
 	r, err := b.acquire(id)
 	if err != nil {
