@@ -215,7 +215,9 @@ func runProbe(t *testing.T, b sandbox.Backend, env Env, s policies.Settings, scr
 	for _, f := range files {
 		job.Files = append(job.Files, sandbox.File{Path: f.Path, Mode: f.Mode, Data: f.Data})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// Minutes: a backend that imports the image unpacks it in the first
+	// job (a minute or more on a loaded machine).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out, errb bytes.Buffer
 	job.Stdout, job.Stderr = &out, &errb
