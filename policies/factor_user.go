@@ -16,7 +16,7 @@ const (
 // the user to the image's /etc/passwd and /etc/group for the build.
 var userFactor = Factor{
 	Name:  "user",
-	Doc:   "the build user's uid, gid, name, USER and LOGNAME; HOME is unchanged",
+	Doc:   "the build user's uid, gid, name, USER and LOGNAME; HOME is unchanged. Perturbed, a longer name and uid/gid 2000-2999, which archive owners, id(1) output and ls -l column widths show",
 	Needs: []Need{NeedUser},
 	Sets:  []string{"User", "UID", "GID"},
 	Normalize: func(s *Settings) {
