@@ -58,7 +58,8 @@ var localeFactor = Factor{
 	},
 	// The locales' names and their language_TERRITORY parts (fr_FR), which
 	// message catalogues and formatted paths carry; the letters only
-	// Turkish case mapping makes; and text only French messages and dates
+	// Turkish case mapping makes (beside a letter); and text only French
+	// messages and dates
 	// hold (glibc's and coreutils' translations, LC_TIME's months).
 	Evidence: func(base, vs Settings) Evidence {
 		if vs.Locale == base.Locale && slices.Equal(vs.LocaleVars, base.LocaleVars) {
@@ -71,15 +72,17 @@ var localeFactor = Factor{
 			}
 		}
 		for _, l := range append([]string{"LANG=" + vs.Locale}, vs.LocaleVars...) {
-			_, v, _ := strings.Cut(l, "=")
-			if v == DefaultLocale || v == base.Locale {
+			k, v, _ := strings.Cut(l, "=")
+			// Not LANGUAGE's "fr": two letters occur in any bytes.
+			if k == "LANGUAGE" || v == DefaultLocale || v == base.Locale {
 				continue
 			}
 			add(v)
 			add(language(v))
 			if strings.HasPrefix(v, "tr_") {
-				add("İ")
-				add("ı")
+				for _, w := range turkishCase {
+					add(w)
+				}
 			}
 			if strings.HasPrefix(v, "fr_") {
 				for _, m := range frenchText {
@@ -117,6 +120,20 @@ var frenchText = []string{
 	"impossible d'", "Opération non permise", "Succès",
 	"janv.", "févr.", "avr.", "juil.", "août", "déc.",
 }
+
+// turkishCase are the letters only Turkish case mapping makes, next to a
+// letter of the same case (PRİNT, lıne): the two bytes of İ or ı alone occur
+// by chance in any binary section.
+var turkishCase = func() []string {
+	var out []string
+	for c := 'A'; c <= 'Z'; c++ {
+		out = append(out, "İ"+string(c), string(c)+"İ")
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		out = append(out, "ı"+string(c), string(c)+"ı")
+	}
+	return out
+}()
 
 // language is a locale's name without its codeset: fr_FR for fr_FR.UTF-8.
 func language(locale string) string { return strings.SplitN(locale, ".", 2)[0] }

@@ -57,6 +57,15 @@ func TestPerturbedValuesExposeBugs(t *testing.T) {
 	if strings.Contains(env, "LC_ALL=") {
 		t.Errorf("perturbed environment sets LC_ALL, which would override the categories: %s", env)
 	}
+	// Evidence values are long enough not to occur by chance in binary
+	// data (LANGUAGE=fr's "fr" did, in a .rodata section).
+	for _, e := range FactorEvidence(base, vs) {
+		for _, v := range e.Values {
+			if len(v) < 3 || (len(v) < 4 && !strings.ContainsAny(v, "İı") && e.Factor != "num_cpus") {
+				t.Errorf("%s: evidence value %q is too short", e.Factor, v)
+			}
+		}
+	}
 	// pid: a PID with another number of digits.
 	if len(mustLookup(t, "pid").Value(vs)) == len(mustLookup(t, "pid").Value(base)) {
 		t.Errorf("last PID %d has as many digits as %d", vs.LastPID, base.LastPID)

@@ -87,7 +87,7 @@ func mustLabel(base, vs policies.Settings) []diff.Label {
 		add("timezone", vs.TZ, "+1345", "+1245")
 	}
 	if vs.Locale != base.Locale {
-		add("locale", vs.Locale, "fr_FR", "tr_TR.UTF-8", "et_EE.UTF-8", "İ", "Aucun fichier ou dossier de ce type")
+		add("locale", vs.Locale, "fr_FR", "tr_TR.UTF-8", "et_EE.UTF-8", "Rİ", "İN", "Aucun fichier ou dossier de ce type")
 	}
 	if vs.Umask != base.Umask {
 		add("umask", "0664", "0775", "-rw-rw-r--", "drwxrwxr-x")
