@@ -43,8 +43,11 @@ const Suite = "bookworm"
 var BasePackages = []string{"rustc-web", "cargo-web", "gcc", "libc6-dev", "tzdata", "locales"}
 
 // Locales are generated in every built image. C.UTF-8 is the default; the
-// locale factor switches to fr_FR.UTF-8.
-var Locales = []string{"C.UTF-8", "fr_FR.UTF-8"}
+// locale factor's perturbation uses the others, one per class of locale bug
+// (policies/factor_locale.go): fr_FR for messages and numbers (a decimal
+// comma), tr_TR for case mapping (i upper-cases to İ) and et_EE for collation
+// (z sorts between s and t).
+var Locales = []string{"C.UTF-8", "et_EE.UTF-8", "fr_FR.UTF-8", "tr_TR.UTF-8"}
 
 // Labels that Build records in the image config.
 const (

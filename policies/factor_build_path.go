@@ -11,7 +11,7 @@ const DefaultBuildPath = "/build/src"
 // buildPathFactor is the directory the build runs in.
 var buildPathFactor = Factor{
 	Name: "build_path",
-	Doc:  "the source is copied to this directory and the build runs there",
+	Doc:  "the source is copied to this directory and the build runs there; perturbed, a path six levels deeper and over three times as long (where reprotest only renames the last component), so a path that is embedded, truncated or padded to a width changes",
 	Sets: []string{"BuildPath"},
 	Normalize: func(s *Settings) {
 		s.BuildPath = DefaultBuildPath

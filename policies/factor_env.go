@@ -33,11 +33,17 @@ var envFactor = Factor{
 		}
 		return nil
 	},
+	// The added variable's value, and its name: a build that dumps its
+	// environment, or a configure test that records which variables were
+	// set, shows the name whatever the value.
 	Evidence: func(base, vs Settings) Evidence {
 		var ev Evidence
 		for _, kv := range vs.Env {
 			if !slices.Contains(base.Env, kv) {
-				_, v, _ := strings.Cut(kv, "=")
+				k, v, _ := strings.Cut(kv, "=")
+				if !slices.ContainsFunc(base.Env, func(b string) bool { return strings.HasPrefix(b, k+"=") }) {
+					ev.Values = append(ev.Values, k)
+				}
 				ev.Values = append(ev.Values, v)
 			}
 		}

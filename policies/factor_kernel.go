@@ -4,7 +4,7 @@ package policies
 // /proc/sys/kernel/osrelease agree with uname(2).
 var kernelFactor = Factor{
 	Name:      "kernel",
-	Doc:       "the kernel release uname(2) and /proc/sys/kernel/osrelease report; perturbed, the UNAME26 personality and a bind mount report a 2.6 release",
+	Doc:       "the kernel release uname(2) and /proc/sys/kernel/osrelease report; perturbed, the UNAME26 personality and a bind mount report a 2.6 release (as reprotest's setarch --uname-2.6: a release of another major version and form)",
 	Needs:     []Need{NeedPersonality},
 	Sets:      []string{"Uname26"},
 	Normalize: func(s *Settings) { s.Uname26 = false },

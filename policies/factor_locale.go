@@ -1,55 +1,139 @@
 package policies
 
-import "strings"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // DefaultLocale is the normalized LANG.
 const DefaultLocale = "C.UTF-8"
 
-// localeFactor is LANG, and LC_ALL and LANGUAGE when perturbed.
+// The perturbed locale: one build exposes each class of locale bug, so the
+// categories are set apart where LANG's locale cannot carry a class (all of
+// them are generated in the default image, images.Locales).
+const (
+	// perturbedLang is LANG: translated messages (LC_MESSAGES), a decimal
+	// comma and thousands separator (LC_NUMERIC), dates in French
+	// (LC_TIME).
+	perturbedLang = "fr_FR.UTF-8"
+	// perturbedCtype is LC_CTYPE: Turkish case mapping, where i upper-cases
+	// to İ and I lower-cases to ı, so case-insensitive keywords break.
+	perturbedCtype = "tr_TR.UTF-8"
+	// perturbedCollate is LC_COLLATE: Estonian sorts z between s and t and,
+	// like every non-C locale, ignores case first, so sort(1), ls and
+	// strcoll order words unlike byte order.
+	perturbedCollate = "et_EE.UTF-8"
+)
+
+// localeFactor is LANG and, perturbed, LC_CTYPE, LC_COLLATE and LANGUAGE.
 var localeFactor = Factor{
 	Name: "locale",
-	Doc:  "LANG; perturbed, LANG, LC_ALL and LANGUAGE are all set to fr_FR.UTF-8 (generated in the image)",
-	Sets: []string{"Locale", "LocaleAll"},
+	Doc: "LANG; perturbed, LANG=" + perturbedLang + " (translated messages, decimal comma, French dates), " +
+		"LC_CTYPE=" + perturbedCtype + " (i upper-cases to İ), LC_COLLATE=" + perturbedCollate +
+		" (z sorts before t, case ignored) and LANGUAGE=fr; LC_ALL stays unset so each category holds",
+	Sets: []string{"Locale", "LocaleVars"},
 	Normalize: func(s *Settings) {
-		s.Locale, s.LocaleAll = DefaultLocale, false
+		s.Locale, s.LocaleVars = DefaultLocale, nil
 	},
 	Perturb: func(s *Settings, _ uint64) {
-		s.Locale, s.LocaleAll = "fr_FR.UTF-8", true
+		s.Locale = perturbedLang
+		s.LocaleVars = []string{"LANGUAGE=fr", "LC_COLLATE=" + perturbedCollate, "LC_CTYPE=" + perturbedCtype}
 	},
 	Value: func(s Settings) string {
-		if s.LocaleAll {
-			return "LANG=LC_ALL=" + s.Locale
-		}
-		return "LANG=" + s.Locale
+		return strings.Join(append([]string{"LANG=" + s.Locale}, s.LocaleVars...), " ")
 	},
+	Validate: func(s Settings) error {
+		for _, kv := range s.LocaleVars {
+			k, _, ok := strings.Cut(kv, "=")
+			if !ok || (!strings.HasPrefix(k, "LC_") && k != "LANGUAGE") {
+				return fmt.Errorf("policies: locale variable %q is not LC_*=VALUE or LANGUAGE=VALUE", kv)
+			}
+		}
+		return nil
+	},
+	Reserves: []string{"LC_ALL"},
 	Env: func(s Settings) []string {
-		env := []string{"LANG=" + s.Locale}
-		if s.LocaleAll {
-			env = append(env, "LC_ALL="+s.Locale, "LANGUAGE="+language(s.Locale))
-		}
-		return env
+		return append([]string{"LANG=" + s.Locale}, s.LocaleVars...)
 	},
-	// The locale's name and its language_TERRITORY part (fr_FR), which
-	// messages catalogues and formatted paths carry.
+	// The locales' names and their language_TERRITORY parts (fr_FR), which
+	// message catalogues and formatted paths carry; the letters only
+	// Turkish case mapping makes (beside a letter); and text only French
+	// messages and dates
+	// hold (glibc's and coreutils' translations, LC_TIME's months).
 	Evidence: func(base, vs Settings) Evidence {
-		if vs.Locale == base.Locale {
+		if vs.Locale == base.Locale && slices.Equal(vs.LocaleVars, base.LocaleVars) {
 			return Evidence{}
 		}
-		return Evidence{Values: []string{vs.Locale, language(vs.Locale)}}
+		var ev Evidence
+		add := func(v string) {
+			if v != "" && !slices.Contains(ev.Values, v) {
+				ev.Values = append(ev.Values, v)
+			}
+		}
+		for _, l := range append([]string{"LANG=" + vs.Locale}, vs.LocaleVars...) {
+			k, v, _ := strings.Cut(l, "=")
+			// Not LANGUAGE's "fr": two letters occur in any bytes.
+			if k == "LANGUAGE" || v == DefaultLocale || v == base.Locale {
+				continue
+			}
+			add(v)
+			add(language(v))
+			if strings.HasPrefix(v, "tr_") {
+				for _, w := range turkishCase {
+					add(w)
+				}
+			}
+			if strings.HasPrefix(v, "fr_") {
+				for _, m := range frenchText {
+					add(m)
+				}
+			}
+		}
+		return ev
 	},
 	Probe: Probe{
-		Keys:      []string{"lang", "lc_all"},
+		Keys:      []string{"lang", "lc_ctype", "lc_collate", "decimal_point", "sort_stz"},
 		AlsoMoves: []string{"environ"},
 		Expect: func(s Settings) map[string]string {
-			lcAll := ""
-			if s.LocaleAll {
-				lcAll = s.Locale
+			ctype, collate := s.Locale, s.Locale
+			for _, kv := range s.LocaleVars {
+				if v, ok := strings.CutPrefix(kv, "LC_CTYPE="); ok {
+					ctype = v
+				}
+				if v, ok := strings.CutPrefix(kv, "LC_COLLATE="); ok {
+					collate = v
+				}
 			}
-			// locale_ok: the image has the locale (no "Cannot set" warning).
-			return map[string]string{"lang": s.Locale, "lc_all": lcAll, "locale_ok": "0"}
+			// locale_ok: the image has every locale (no "Cannot set"
+			// warning).
+			return map[string]string{"lang": s.Locale, "lc_all": "", "lc_ctype": ctype, "lc_collate": collate, "locale_ok": "0"}
 		},
 	},
 }
+
+// frenchText is text that only French messages and dates produce: glibc's
+// strerror and coreutils' commonest messages in French, and LC_TIME's month
+// abbreviations that no English text holds.
+var frenchText = []string{
+	"Aucun fichier ou dossier de ce type", "Permission non accordée", "Le fichier existe",
+	"impossible d'", "Opération non permise", "Succès",
+	"janv.", "févr.", "avr.", "juil.", "août", "déc.",
+}
+
+// turkishCase are the letters only Turkish case mapping makes, next to a
+// letter of the same case (PRİNT, lıne): the two bytes of İ or ı alone occur
+// by chance in any binary section.
+var turkishCase = func() []string {
+	var out []string
+	for c := 'A'; c <= 'Z'; c++ {
+		out = append(out, "İ"+string(c), string(c)+"İ")
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		out = append(out, "ı"+string(c), string(c)+"ı")
+	}
+	return out
+}()
 
 // language is a locale's name without its codeset: fr_FR for fr_FR.UTF-8.
 func language(locale string) string { return strings.SplitN(locale, ".", 2)[0] }

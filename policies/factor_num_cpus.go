@@ -42,7 +42,21 @@ var numCPUsFactor = Factor{
 		quota, period := int64(s.CPUs)*CFSPeriod, uint64(CFSPeriod)
 		spec.Linux.Resources.CPU = &specs.LinuxCPU{Cpus: cpuList(s.CPUs), Quota: &quota, Period: &period}
 	},
-	Unseen: "a CPU count is a small number, no string of its own; it shows as parallel output in another order",
+	// The perturbed CPU count where a build records it: make's and
+	// cargo's job flags, variables and messages that name a count of
+	// CPUs, cores, threads or jobs. (Output reordered by parallelism has
+	// no string of its own; the search finds it by rebuilding.)
+	Evidence: func(base, vs Settings) Evidence {
+		if vs.CPUs == base.CPUs {
+			return Evidence{}
+		}
+		n := strconv.Itoa(vs.CPUs)
+		return Evidence{Values: []string{
+			"-j" + n, "-j " + n, "--jobs=" + n, "--jobs " + n, "jobs=" + n, "JOBS=" + n, "jobs: " + n,
+			"nproc=" + n, "cpus=" + n, "CPUS=" + n, "CPUs: " + n,
+			n + " CPU", n + " cpu", n + " core", n + " thread", n + " job",
+		}}
+	},
 	Probe: Probe{
 		Keys: []string{"nproc"},
 		Expect: func(s Settings) map[string]string {

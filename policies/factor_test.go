@@ -25,7 +25,7 @@ func TestFactorUnitsComplete(t *testing.T) {
 	}
 	owner := map[string]string{}
 	names := map[string]bool{}
-	known := []Need{NeedReverseDirents, NeedPersonality, NeedUmask, NeedCPUSet, NeedUTSNames, NeedUser, NeedFiles}
+	known := []Need{NeedReverseDirents, NeedPersonality, NeedUmask, NeedCPUSet, NeedUTSNames, NeedUser, NeedFiles, NeedPID}
 	base := Normalized(DefaultSourceDateEpoch)
 	for _, f := range Factors {
 		t.Run(f.Name, func(t *testing.T) {
@@ -167,7 +167,7 @@ func TestEnvOwners(t *testing.T) {
 	got := EnvOwners()
 	want := map[string]string{
 		"PATH": "exec_path", "HOME": "home", "CARGO_HOME": "home", "USER": "user", "LOGNAME": "user",
-		"LANG": "locale", "LC_ALL": "locale", "LANGUAGE": "locale", "TZ": "timezone",
+		"LANG": "locale", "LC_ALL": "locale", "LANGUAGE": "locale", "LC_COLLATE": "locale", "LC_CTYPE": "locale", "TZ": "timezone",
 		"LD_PRELOAD": "time", "REPROBOX_CLOCK": "time",
 	}
 	if !reflect.DeepEqual(got, want) {

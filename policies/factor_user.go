@@ -16,7 +16,7 @@ const (
 // the user to the image's /etc/passwd and /etc/group for the build.
 var userFactor = Factor{
 	Name:  "user",
-	Doc:   "the build user's uid, gid, name, USER and LOGNAME; HOME is unchanged",
+	Doc:   "the build user's uid, gid, name, USER and LOGNAME; HOME is unchanged. Perturbed, a longer name and uid/gid 2000-2999, which archive owners, id(1) output and ls -l column widths show",
 	Needs: []Need{NeedUser},
 	Sets:  []string{"User", "UID", "GID"},
 	Normalize: func(s *Settings) {
@@ -34,11 +34,24 @@ var userFactor = Factor{
 		return nil
 	},
 	Env: func(s Settings) []string { return []string{"USER=" + s.User, "LOGNAME=" + s.User} },
+	// The user's name, and its uid and gid as id(1), ls -n, stat, a
+	// diff of archive owners ("2042:2042") and a tar header (seven octal
+	// digits) write them.
 	Evidence: func(base, vs Settings) Evidence {
-		if vs.User == base.User {
-			return Evidence{}
+		var ev Evidence
+		if vs.User != base.User {
+			ev.Values = append(ev.Values, vs.User)
 		}
-		return Evidence{Values: []string{vs.User}}
+		if vs.UID != base.UID || vs.GID != base.GID {
+			ev.Values = append(ev.Values, fmt.Sprintf("%d:%d", vs.UID, vs.GID), fmt.Sprintf("%d %d", vs.UID, vs.GID))
+		}
+		if vs.UID != base.UID {
+			ev.Values = append(ev.Values, fmt.Sprintf("uid=%d", vs.UID), fmt.Sprintf("%07o\x00", vs.UID))
+		}
+		if vs.GID != base.GID {
+			ev.Values = append(ev.Values, fmt.Sprintf("gid=%d", vs.GID), fmt.Sprintf("%07o\x00", vs.GID))
+		}
+		return ev
 	},
 	Probe: Probe{
 		Keys:      []string{"uid", "gid", "user"},

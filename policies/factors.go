@@ -55,6 +55,10 @@ type Factor struct {
 	// Env returns the environment variables (KEY=VALUE) the factor sets in the
 	// build for s; nil when it sets none. Settings.Environ collects them.
 	Env func(s Settings) []string
+	// Reserves are variables the factor does not set that a config may not
+	// set either, because they would override the factor's (LC_ALL
+	// overrides every LC_* variable and LANG).
+	Reserves []string
 	// Apply edits the spec Render made for s where the factor's setting lives
 	// in the spec itself (UTS names, umask, cpuset); nil when it does not.
 	Apply func(s Settings, spec *specs.Spec)
@@ -90,6 +94,7 @@ const (
 	NeedUTSNames       Need = "uts-names"       // hostname and domainname
 	NeedUser           Need = "user"            // any uid, gid and user database
 	NeedFiles          Need = "files"           // reprobox's own files (the time shim)
+	NeedPID            Need = "pid"             // the last PID of the build's PID namespace
 )
 
 // Evidence is what, in differing bytes, names a factor.
@@ -139,6 +144,7 @@ var Factors = []Factor{
 	numCPUsFactor,
 	kernelFactor,
 	aslrFactor,
+	pidFactor,
 	envFactor,
 	execPathFactor,
 }
@@ -248,6 +254,9 @@ func EnvOwners() map[string]string {
 		f.Perturb(&v, 1)
 		for _, kv := range append(f.Env(base), f.Env(v)...) {
 			k, _, _ := strings.Cut(kv, "=")
+			owners[k] = f.Name
+		}
+		for _, k := range f.Reserves {
 			owners[k] = f.Name
 		}
 	}

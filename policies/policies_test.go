@@ -35,9 +35,9 @@ func TestParseVary(t *testing.T) {
 	}
 }
 
-func TestFactorsAreFifteenAndDistinct(t *testing.T) {
-	if len(Factors) != 15 {
-		t.Fatalf("%d factors, want 15", len(Factors))
+func TestFactorsAreSixteenAndDistinct(t *testing.T) {
+	if len(Factors) != 16 {
+		t.Fatalf("%d factors, want 16", len(Factors))
 	}
 	base := Normalized(DefaultSourceDateEpoch)
 	for _, f := range Factors {

@@ -47,10 +47,12 @@ type Settings struct {
 	Clock int64 `json:"clock"`
 	// BuildPath is the directory the source is copied into and the build runs in.
 	BuildPath string `json:"build_path"`
-	// Locale is LANG; when LocaleAll is set, LC_ALL and LANGUAGE are set too,
-	// otherwise they are unset.
-	Locale    string `json:"locale"`
-	LocaleAll bool   `json:"locale_all"`
+	// Locale is LANG. LocaleVars are the LC_* variables (and LANGUAGE) set
+	// beside it, KEY=VALUE sorted, none when normalized: the perturbation
+	// sets a category apart where LANG's locale cannot expose its class of
+	// bug. LC_ALL is not set unless a LocaleVar sets it.
+	Locale     string   `json:"locale"`
+	LocaleVars []string `json:"locale_vars"`
 	// TZ is the time zone.
 	TZ string `json:"tz"`
 	// Umask is the file mode creation mask of the build's first process.
@@ -79,6 +81,10 @@ type Settings struct {
 	// ASLR is address space layout randomization. False sets the
 	// ADDR_NO_RANDOMIZE personality for the build.
 	ASLR bool `json:"aslr"`
+	// LastPID is the last PID of the build's PID namespace when its command
+	// starts (the spec annotation AnnotationLastPID): the command's first
+	// child gets LastPID+1.
+	LastPID int `json:"last_pid"`
 	// Path is PATH.
 	Path string `json:"path"`
 	// Env holds extra variables (KEY=VALUE), sorted: the config's own, and the

@@ -429,7 +429,7 @@ func ApplyLevel(s *policies.Settings, base policies.Settings, factor, level stri
 	case "build_path":
 		s.BuildPath = level
 	case "locale":
-		s.Locale, s.LocaleAll = level, level != base.Locale
+		s.Locale, s.LocaleVars = level, nil
 	case "timezone":
 		s.TZ = level
 	case "umask":

@@ -102,11 +102,11 @@ func TestExperimentOneAtATime(t *testing.T) {
 	// Settings: each level maps onto its field.
 	base := policies.Normalized(1700000000)
 	s := e.Settings(base, cells[1])
-	if s.Locale != "fr_FR.UTF-8" || !s.LocaleAll || s.Umask != 0o022 || s.CPUs != 2 {
+	if s.Locale != "fr_FR.UTF-8" || s.LocaleVars != nil || s.Umask != 0o022 || s.CPUs != 2 {
 		t.Errorf("locale cell settings: %+v", s)
 	}
 	s = e.Settings(base, cells[3])
-	if s.Umask != 0o002 || s.Locale != "C.UTF-8" || s.LocaleAll {
+	if s.Umask != 0o002 || s.Locale != "C.UTF-8" || s.LocaleVars != nil {
 		t.Errorf("umask cell settings: %+v", s)
 	}
 	if s := e.Settings(base, cells[4]); s.CPUs != 1 {

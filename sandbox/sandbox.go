@@ -63,6 +63,10 @@ type Job struct {
 	// is an error wrapping errors.ErrUnsupported, never silently ignored.
 	Spec *specs.Spec
 
+	// Spec.Annotations[AnnotationLastPID], when set, is the last PID of the
+	// job's PID namespace when its process starts: the processes it creates
+	// get the next PIDs in order. A backend must apply it or fail.
+
 	// Personality holds extra personality(2) flags for the process, such as
 	// ADDR_NO_RANDOMIZE (0x0040000) or UNAME26 (0x0020000). The OCI spec names
 	// these flags but runtimes are free to ignore them; a backend must either
@@ -88,6 +92,17 @@ type Job struct {
 	// Stdout and Stderr receive the process's output. Nil discards it.
 	Stdout, Stderr io.Writer
 }
+
+// AnnotationLastPID is the spec annotation that sets the last PID of a job's
+// PID namespace when its process starts (a decimal number from 1 to 30000):
+// the first process the job's process creates gets the next one. Runtimes
+// give a new namespace's processes PIDs from 1 and take a varying number
+// themselves first; with it, a build sees the same PIDs every run.
+const AnnotationLastPID = "io.reprobox.last-pid"
+
+// MaxLastPID bounds AnnotationLastPID: a backend may create that many
+// short-lived processes to get there, and the smallest pid_max is 32768.
+const MaxLastPID = 30000
 
 // An Image is an OCI image pinned by digest, as reprobox's store holds it.
 type Image struct {
@@ -162,6 +177,7 @@ const (
 	FeatureUTSNames       Feature = "uts-names"       // Spec.Hostname, Spec.Domainname
 	FeatureUser           Feature = "user"            // any uid, gid and user database
 	FeatureFiles          Feature = "files"           // Job.Files (the time shim among them)
+	FeaturePID            Feature = "pid"             // Spec.Annotations[AnnotationLastPID]
 )
 
 // A Features is implemented by a backend that can tell which features it

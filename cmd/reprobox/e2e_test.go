@@ -178,7 +178,7 @@ func TestFactorsListsAll(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 	for _, f := range []string{"time", "build_path", "locale", "timezone", "umask", "hostname", "domainname",
-		"user", "home", "fileordering", "num_cpus", "kernel", "aslr", "env", "exec_path"} {
+		"user", "home", "fileordering", "num_cpus", "kernel", "aslr", "pid", "env", "exec_path"} {
 		if !strings.Contains(r.stdout, f+" ") {
 			t.Errorf("factors does not list %s", f)
 		}

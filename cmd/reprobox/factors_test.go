@@ -13,7 +13,7 @@ import (
 
 // allFeatures are sandbox's Feature constants.
 var allFeatures = []sandbox.Feature{sandbox.FeatureReverseDirents, sandbox.FeaturePersonality, sandbox.FeatureUmask,
-	sandbox.FeatureCPUSet, sandbox.FeatureUTSNames, sandbox.FeatureUser, sandbox.FeatureFiles}
+	sandbox.FeatureCPUSet, sandbox.FeatureUTSNames, sandbox.FeatureUser, sandbox.FeatureFiles, sandbox.FeaturePID}
 
 // TestNeedsAreFeatures checks that policies names sandbox's features as
 // sandbox does (policies may not import sandbox, so it repeats the names).
@@ -24,6 +24,10 @@ func TestNeedsAreFeatures(t *testing.T) {
 				t.Errorf("factor %s needs %q, not a sandbox.Feature", f.Name, n)
 			}
 		}
+	}
+	if policies.AnnotationLastPID != sandbox.AnnotationLastPID || policies.MaxLastPID != sandbox.MaxLastPID {
+		t.Errorf("policies' last-PID annotation %q (up to %d) is not sandbox's %q (up to %d)",
+			policies.AnnotationLastPID, policies.MaxLastPID, sandbox.AnnotationLastPID, sandbox.MaxLastPID)
 	}
 	if !slices.Equal(libcontainer.Features, allFeatures) {
 		t.Errorf("libcontainer.Features = %v, want every feature %v", libcontainer.Features, allFeatures)

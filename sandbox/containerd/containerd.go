@@ -126,6 +126,10 @@ type Backend struct {
 	helperOnce sync.Once
 	helper     string
 	helperErr  error
+	// The PID entry program (pid.go), compiled once.
+	pidOnce   sync.Once
+	pidHelper string
+	pidErr    error
 }
 
 var (
@@ -219,7 +223,7 @@ func (b *Backend) Close() error { return b.client.Close() }
 // Features is what the backend can apply; reverse directory order needs
 // disorderfs on the host.
 var Features = []sandbox.Feature{
-	sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality,
+	sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality, sandbox.FeaturePID,
 	sandbox.FeatureReverseDirents, sandbox.FeatureUTSNames, sandbox.FeatureUmask, sandbox.FeatureUser,
 }
 

@@ -211,6 +211,9 @@ func (r *run) prepare(ctx context.Context, chain, srcLayer string) error {
 	if err := r.applyPersonality(spec); err != nil {
 		return err
 	}
+	if err := r.applyLastPID(spec); err != nil {
+		return err
+	}
 	if err := applyDomainname(spec); err != nil {
 		return err
 	}

@@ -12,4 +12,5 @@ var Features = []sandbox.Feature{
 	sandbox.FeatureUTSNames,
 	sandbox.FeatureUser,
 	sandbox.FeatureFiles,
+	sandbox.FeaturePID,
 }

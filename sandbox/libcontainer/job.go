@@ -24,7 +24,7 @@ import (
 // /dev/fuse.
 func (b *Backend) Features() []sandbox.Feature {
 	all := []sandbox.Feature{
-		sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality, sandbox.FeatureReverseDirents,
+		sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality, sandbox.FeaturePID, sandbox.FeatureReverseDirents,
 		sandbox.FeatureUTSNames, sandbox.FeatureUmask, sandbox.FeatureUser,
 	}
 	if b.noFUSE != "" {

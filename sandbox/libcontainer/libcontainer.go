@@ -223,6 +223,9 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 	if err := checkJob(job); err != nil {
 		return nil, err
 	}
+	if job, err = b.withLastPID(job); err != nil {
+		return nil, err
+	}
 	if job.FileOrdering == "reverse" && b.noFUSE != "" {
 		return nil, unsupported("file ordering reverse rootless: disorderfs needs FUSE, and %s", b.noFUSE)
 	}

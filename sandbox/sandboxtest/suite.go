@@ -22,10 +22,12 @@ import (
 )
 
 // probeScript prints one key=value line per setting, from inside the container.
-// It reads the environment of PID 1 (this shell, started with exactly the
+// Its first command reads the PID namespace's last PID in the shell's first
+// child, before anything else takes a PID. It reads the environment of PID 1 (this shell, started with exactly the
 // spec's environment) rather than its own, which the shell may extend.
 const probeScript = `
 set -u
+echo "last_pid=$(cat /proc/sys/kernel/ns_last_pid)"
 echo "hostname=$(cat /proc/sys/kernel/hostname)"
 echo "uname_n=$(uname -n)"
 echo "domainname=$(cat /proc/sys/kernel/domainname)"
@@ -52,6 +54,10 @@ echo "routes=$(tail -n +2 /proc/net/route | wc -l)"
 echo "locale_ok=$(locale 2>&1 >/dev/null | grep -c 'Cannot set' )"
 echo "lang=$(locale | sed -n 's/^LANG=//p')"
 echo "lc_all=$(locale | sed -n 's/^LC_ALL=//p')"
+echo "lc_ctype=$(locale | sed -n 's/^LC_CTYPE=//p' | tr -d '"')"
+echo "lc_collate=$(locale | sed -n 's/^LC_COLLATE=//p' | tr -d '"')"
+echo "decimal_point=$(locale decimal_point)"
+echo "sort_stz=$(printf 't\nz\ns\n' | sort | tr -d '\n')"
 echo "capeff=$(grep CapEff /proc/self/status | cut -f2)"
 echo "nonewprivs=$(grep NoNewPrivs /proc/self/status | cut -f2)"
 echo "masked=$(wc -c < /proc/timer_list 2>&1)"
@@ -62,7 +68,7 @@ echo "dirents=$(mkdir .dirents && cd .dirents && touch a b c d e f g h && ls -U 
 // Env is what the suite needs besides the backend.
 type Env struct {
 	// Image is the pinned default image (Debian with gcc, tzdata and the
-	// fr_FR.UTF-8 locale). Its Rootfs must be set: the suite reads the
+	// locales of images.Locales). Its Rootfs must be set: the suite reads the
 	// image's /etc/passwd and /etc/group from it, as the runner does.
 	Image sandbox.Image
 	// TimeShim is the compiled time shim on this host (the file
@@ -209,7 +215,9 @@ func runProbe(t *testing.T, b sandbox.Backend, env Env, s policies.Settings, scr
 	for _, f := range files {
 		job.Files = append(job.Files, sandbox.File{Path: f.Path, Mode: f.Mode, Data: f.Data})
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// Minutes: a backend that imports the image unpacks it in the first
+	// job (a minute or more on a loaded machine).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var out, errb bytes.Buffer
 	job.Stdout, job.Stderr = &out, &errb

@@ -1,0 +1,113 @@
+package runner
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/reprobox/reprobox/diff"
+	"github.com/reprobox/reprobox/policies"
+)
+
+// TestEvidenceKinds diffs real-looking pairs of artifacts, a control's and a
+// variant's with one factor perturbed, with the labels the runner gives the
+// diff, and checks that the factor is named by its evidence, and not named
+// when another factor is the one perturbed.
+func TestEvidenceKinds(t *testing.T) {
+	base := policies.Normalized(policies.DefaultSourceDateEpoch)
+	const seed = 5
+	vs := func(f string) policies.Settings { return policies.Perturb(base, []string{f}, seed) }
+	user, umask, clock := vs("user"), vs("umask"), vs("time")
+	tarOf := func(mode int64, uid int, uname string) []byte {
+		var b bytes.Buffer
+		w := tar.NewWriter(&b)
+		data := []byte("hello\n")
+		hdr := &tar.Header{Name: "dist/hello", Mode: mode, Uid: uid, Gid: uid, Uname: uname, Gname: uname,
+			Size: int64(len(data)), ModTime: time.Unix(base.SourceDateEpoch, 0), Format: tar.FormatUSTAR}
+		if err := w.WriteHeader(hdr); err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+		w.Close()
+		return b.Bytes()
+	}
+	year := func(s policies.Settings) int { return s.ClockTime().Year() }
+	for _, tc := range []struct {
+		name, factor     string
+		control, variant []byte
+	}{
+		{"env name", "env",
+			[]byte("configure: variables set: HOME PATH\n"),
+			[]byte("configure: variables set: BUILD_NOTE HOME PATH\n")},
+		{"umask ls -l", "umask",
+			[]byte("-rw-r--r-- 1 builder builder 6 Nov 14 22:13 a.txt\n"),
+			[]byte("-rw-rw-r-- 1 builder builder 6 Nov 14 22:13 a.txt\n")},
+		{"umask octal", "umask",
+			[]byte("install: mode 0755 for bin/hello\n"),
+			[]byte("install: mode 0775 for bin/hello\n")},
+		{"umask tar header", "umask", tarOf(0o644, 1000, "builder"), tarOf(0o664, 1000, "builder")},
+		{"uid and gid in id output", "user",
+			[]byte("built as uid=1000 gid=1000\n"),
+			[]byte(fmt.Sprintf("built as uid=%d gid=%d\n", user.UID, user.GID))},
+		{"numeric tar owner", "user", tarOf(0o644, 1000, ""), tarOf(0o644, int(user.UID), "")},
+		{"user name in tar", "user", tarOf(0o644, 1000, "builder"), tarOf(0o644, int(user.UID), user.User)},
+		{"cpu count", "num_cpus",
+			[]byte("tuned for 2 threads\n"),
+			[]byte("tuned for 1 threads\n")},
+		{"make jobs", "num_cpus",
+			[]byte("MAKEFLAGS = -j2\n"),
+			[]byte("MAKEFLAGS = -j1\n")},
+		{"turkish case", "locale",
+			[]byte("#define KW_PRINT \"print\"\n"),
+			[]byte("#define KW_PRİNT \"print\"\n")},
+		{"translated message", "locale",
+			[]byte("ls: cannot access 'x': No such file or directory\n"),
+			[]byte("ls: impossible d'accéder à 'x': Aucun fichier ou dossier de ce type\n")},
+		{"zone offset", "timezone",
+			[]byte("released 2023-11-14 22:13 +0000\n"),
+			[]byte("released 2023-11-15 12:58 +1345\n")},
+		{"copyright year", "time",
+			[]byte(fmt.Sprintf("Copyright (C) %d The Authors\n", year(base))),
+			[]byte(fmt.Sprintf("Copyright (C) %d The Authors\n", year(clock)))},
+		{"date(1)", "time",
+			[]byte(base.ClockTime().Format("Mon Jan _2 15:04:05 UTC 2006") + "\n"),
+			[]byte(clock.ClockTime().Format("Mon Jan _2 15:04:05 UTC 2006") + "\n")},
+		{"man page date", "time",
+			[]byte(base.ClockTime().Format(`.TH HELLO 1 "January 2006"`) + "\n"),
+			[]byte(clock.ClockTime().Format(`.TH HELLO 1 "January 2006"`) + "\n")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.factor == "umask" && umask.Umask == base.Umask {
+				t.Fatal("umask not perturbed")
+			}
+			dir := t.TempDir()
+			a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+			if err := os.WriteFile(a, tc.control, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(b, tc.variant, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			named := func(s policies.Settings) []string {
+				rep, err := diff.Files(context.Background(), a, b, diff.Options{Labels: Labels(base, s), TimeRanges: TimeRanges(base, s)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return rep.Factors()
+			}
+			if got := named(vs(tc.factor)); !slices.Contains(got, tc.factor) {
+				t.Errorf("%s perturbed: evidence names %v", tc.factor, got)
+			}
+			other := "hostname"
+			if got := named(vs(other)); slices.Contains(got, tc.factor) {
+				t.Errorf("only %s perturbed: evidence names %v", other, got)
+			}
+		})
+	}
+}

@@ -1,0 +1,4 @@
+include!(concat!(env!("OUT_DIR"), "/info.rs"));
+fn main() {
+    println!("{INFO}");
+}
