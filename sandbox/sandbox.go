@@ -180,6 +180,13 @@ const (
 	FeaturePID            Feature = "pid"             // Spec.Annotations[AnnotationLastPID]
 )
 
+// AllFeatures lists every Feature, sorted: what a backend that does not
+// implement Features is taken to apply.
+var AllFeatures = []Feature{
+	FeatureCPUSet, FeatureFiles, FeaturePersonality, FeaturePID,
+	FeatureReverseDirents, FeatureUTSNames, FeatureUmask, FeatureUser,
+}
+
 // A Features is implemented by a backend that can tell which features it
 // applies. A backend that does not implement it is taken to apply all.
 type Features interface {

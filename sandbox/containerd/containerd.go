@@ -222,10 +222,7 @@ func (b *Backend) Close() error { return b.client.Close() }
 
 // Features is what the backend can apply; reverse directory order needs
 // disorderfs on the host.
-var Features = []sandbox.Feature{
-	sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality, sandbox.FeaturePID,
-	sandbox.FeatureReverseDirents, sandbox.FeatureUTSNames, sandbox.FeatureUmask, sandbox.FeatureUser,
-}
+var Features = sandbox.AllFeatures
 
 // Features reports what the backend applies: Features, but reverse
 // directory order only when disorderfs is installed.

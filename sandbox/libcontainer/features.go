@@ -4,13 +4,4 @@ import "github.com/reprobox/reprobox/sandbox"
 
 // Features are the parts of a job beyond a plain OCI spec that this backend
 // applies: all of them. `reprobox factors --backend libcontainer` reads it.
-var Features = []sandbox.Feature{
-	sandbox.FeatureReverseDirents,
-	sandbox.FeaturePersonality,
-	sandbox.FeatureUmask,
-	sandbox.FeatureCPUSet,
-	sandbox.FeatureUTSNames,
-	sandbox.FeatureUser,
-	sandbox.FeatureFiles,
-	sandbox.FeaturePID,
-}
+var Features = sandbox.AllFeatures

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,10 +24,7 @@ import (
 // except reverse directory order when it runs rootless without a usable
 // /dev/fuse.
 func (b *Backend) Features() []sandbox.Feature {
-	all := []sandbox.Feature{
-		sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality, sandbox.FeaturePID, sandbox.FeatureReverseDirents,
-		sandbox.FeatureUTSNames, sandbox.FeatureUmask, sandbox.FeatureUser,
-	}
+	all := slices.Clone(Features)
 	if b.noFUSE != "" {
 		return rootlessFeatures(all)
 	}

@@ -158,13 +158,6 @@ func (p *Pool) Down() map[string]error {
 	return out
 }
 
-// allFeatures is what a worker that does not implement sandbox.Features
-// applies (every feature, as the runner takes it).
-var allFeatures = []sandbox.Feature{
-	sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality, sandbox.FeatureReverseDirents,
-	sandbox.FeatureUTSNames, sandbox.FeatureUmask, sandbox.FeatureUser,
-}
-
 // Features is the intersection of the workers' features: a job may run on
 // any of them. A worker that does not implement sandbox.Features applies
 // every feature and does not narrow it.
@@ -184,7 +177,7 @@ func (p *Pool) Features() []sandbox.Feature {
 		out = slices.DeleteFunc(out, func(f sandbox.Feature) bool { return !slices.Contains(fs, f) })
 	}
 	if first {
-		out = slices.Clone(allFeatures)
+		out = slices.Clone(sandbox.AllFeatures)
 	}
 	slices.Sort(out)
 	return slices.Compact(out)

@@ -297,7 +297,7 @@ func TestFeatures(t *testing.T) {
 		t.Errorf("Features = %v, want %v", got, want)
 	}
 	if got := newPool(t, Worker{Name: "c", Backend: &fake{}}).Features(); !slices.Equal(got, func() []sandbox.Feature {
-		s := slices.Clone(allFeatures)
+		s := slices.Clone(sandbox.AllFeatures)
 		slices.Sort(s)
 		return s
 	}()) {
