@@ -22,9 +22,10 @@ const (
 // choose the sandbox backend; openBackend reads them.
 func addBackendFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.String("backend", backendLibcontainer, "sandbox the builds run in: libcontainer (embedded, no daemon) or containerd (a running containerd daemon)")
+	fl.String("backend", backendLibcontainer, "sandbox the builds run in: libcontainer (embedded, no daemon), containerd (a running containerd daemon) or buildkit (a buildkitd, with --addr)")
 	fl.String("containerd-address", containerd.DefaultAddress, "socket of the containerd daemon (--backend containerd)")
 	fl.String("containerd-namespace", containerd.DefaultNamespace, "containerd namespace of reprobox's images, containers and snapshots (--backend containerd)")
+	addBuildkitFlags(fl)
 }
 
 // openBackend opens the backend cmd's flags name (libcontainer when cmd has
@@ -39,6 +40,9 @@ func openBackend(ctx context.Context, cmd *cobra.Command, dd string, log *slog.L
 		name, _ = fl.GetString("backend")
 		address, _ = fl.GetString("containerd-address")
 		namespace, _ = fl.GetString("containerd-namespace")
+	}
+	if err := checkBuildkitFlags(fl, name); err != nil {
+		return nil, nil, err
 	}
 	switch name {
 	case backendLibcontainer:
@@ -61,7 +65,9 @@ func openBackend(ctx context.Context, cmd *cobra.Command, dd string, log *slog.L
 			return nil, nil, err
 		}
 		return b, b.Close, nil
+	case backendBuildkit:
+		return openBuildkit(ctx, fl, dd, log)
 	default:
-		return nil, nil, usageErrorf("--backend %q: choose libcontainer or containerd", name)
+		return nil, nil, usageErrorf("--backend %q: choose libcontainer, containerd or buildkit", name)
 	}
 }

@@ -214,11 +214,12 @@ func entryConfig(job *sandbox.Job) (string, []byte, error) {
 	}
 	var prog []byte
 	if spec.Linux.Seccomp != nil {
-		if prog, err = compileSeccomp(spec.Linux.Seccomp); err != nil {
+		var flags uint
+		if prog, flags, err = compileSeccomp(spec.Linux.Seccomp); err != nil {
 			return "", nil, err
 		}
 		if len(prog) > 0 {
-			if err := line("seccomp", "ctl/seccomp"); err != nil {
+			if err := line("seccomp", "ctl/seccomp", strconv.FormatUint(uint64(flags), 10)); err != nil {
 				return "", nil, err
 			}
 		}

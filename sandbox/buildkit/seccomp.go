@@ -5,6 +5,8 @@ package buildkit
 import (
 	"errors"
 	"fmt"
+	"io"
+	"os"
 
 	"github.com/opencontainers/runc/libcontainer/configs"
 	"github.com/opencontainers/runc/libcontainer/specconv"
@@ -18,33 +20,43 @@ import (
 // libseccomp, rule by rule as runc's libcontainer/seccomp builds its filter.
 // Unlike runc it does not patch the program to answer ENOSYS for syscalls
 // newer than libseccomp knows: those get the profile's default action.
-func compileSeccomp(sc *specs.LinuxSeccomp) ([]byte, error) {
+// flags are the seccomp(2) flags the profile asks for.
+func compileSeccomp(sc *specs.LinuxSeccomp) (prog []byte, flags uint, err error) {
 	cfg, err := specconv.SetupSeccomp(sc)
 	if err != nil {
-		return nil, fmt.Errorf("seccomp profile: %w", err)
+		return nil, 0, fmt.Errorf("seccomp profile: %w", err)
 	}
 	if cfg == nil {
-		return nil, nil
+		return nil, 0, nil
 	}
-	if len(cfg.Flags) > 0 {
-		return nil, unsupported("seccomp flags %v", cfg.Flags)
+	for _, f := range cfg.Flags {
+		switch f {
+		case specs.LinuxSeccompFlagSpecAllow:
+			flags |= unix.SECCOMP_FILTER_FLAG_SPEC_ALLOW
+		case specs.LinuxSeccompFlagLog:
+			flags |= unix.SECCOMP_FILTER_FLAG_LOG
+		case "SECCOMP_FILTER_FLAG_TSYNC":
+			// One thread executes the build.
+		default:
+			return nil, 0, unsupported("seccomp flag %s", f)
+		}
 	}
 	def, err := action(cfg.DefaultAction, cfg.DefaultErrnoRet)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	filter, err := libseccomp.NewFilter(def)
 	if err != nil {
-		return nil, fmt.Errorf("seccomp filter: %w", err)
+		return nil, 0, fmt.Errorf("seccomp filter: %w", err)
 	}
 	defer filter.Release()
 	for _, a := range cfg.Architectures {
 		arch, err := libseccomp.GetArchFromString(a)
 		if err != nil {
-			return nil, fmt.Errorf("seccomp architecture %s: %w", a, err)
+			return nil, 0, fmt.Errorf("seccomp architecture %s: %w", a, err)
 		}
 		if err := filter.AddArch(arch); err != nil {
-			return nil, fmt.Errorf("seccomp architecture %s: %w", a, err)
+			return nil, 0, fmt.Errorf("seccomp architecture %s: %w", a, err)
 		}
 	}
 	if len(cfg.Syscalls) > 32 {
@@ -52,18 +64,31 @@ func compileSeccomp(sc *specs.LinuxSeccomp) ([]byte, error) {
 	}
 	// The entry program sets no_new_privs itself.
 	if err := filter.SetNoNewPrivsBit(false); err != nil {
-		return nil, fmt.Errorf("seccomp filter: %w", err)
+		return nil, 0, fmt.Errorf("seccomp filter: %w", err)
 	}
 	for _, call := range cfg.Syscalls {
 		if err := addCall(filter, call, def); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	prog, err := filter.ExportBPFMem()
+	// ExportBPFMem needs libseccomp 2.6; Debian 12 has 2.5: through a
+	// memory file.
+	fd, err := unix.MemfdCreate("reprobox-seccomp", unix.MFD_CLOEXEC)
 	if err != nil {
-		return nil, fmt.Errorf("seccomp filter: export: %w", err)
+		return nil, 0, fmt.Errorf("seccomp filter: %w", err)
 	}
-	return prog, nil
+	f := os.NewFile(uintptr(fd), "reprobox-seccomp")
+	defer f.Close()
+	if err := filter.ExportBPF(f); err != nil {
+		return nil, 0, fmt.Errorf("seccomp filter: export: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, 0, err
+	}
+	if prog, err = io.ReadAll(f); err != nil {
+		return nil, 0, fmt.Errorf("seccomp filter: export: %w", err)
+	}
+	return prog, flags, nil
 }
 
 func action(act configs.Action, errnoRet *uint) (libseccomp.ScmpAction, error) {

@@ -316,6 +316,7 @@ int main(int argc, char **argv) {
 	char *f[8];
 	int n;
 	const char *tree = NULL, *cwd = "/", *seccompFile = NULL;
+	unsigned int seccompFlags = 0;
 	unsigned long long disk = 0;
 	long persona = -1;
 	int umaskv = -1, nnp = 0, rootro = 0;
@@ -414,8 +415,9 @@ int main(int argc, char **argv) {
 			cpus = f[1];
 		} else if (!strcmp(k, "nonewprivs")) {
 			nnp = 1;
-		} else if (!strcmp(k, "seccomp") && n == 2) {
+		} else if (!strcmp(k, "seccomp") && n == 3) {
 			seccompFile = f[1];
+			seccompFlags = (unsigned int)num(f[2]);
 		} else {
 			errno = 0;
 			die("unknown config line: %s", lines[i]);
@@ -520,7 +522,7 @@ int main(int argc, char **argv) {
 		errno = 0;
 		if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 			die("no_new_privs");
-		if (prog.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog))
+		if (prog.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, seccompFlags, &prog))
 			die("load the seccomp program");
 		execvp(argv[1], argv + 1);
 		int e = errno;
