@@ -69,6 +69,10 @@ func entryConfig(job *sandbox.Job) (string, []byte, error) {
 			return "", nil, err
 		}
 	}
+	// BuildKit's own socket for the build's traces: not the job's.
+	if err := line("unmount", "/dev/otel-grpc.sock"); err != nil {
+		return "", nil, err
+	}
 	// The insecure mode's extra device nodes (kmsg, fuse, ...) go: a build
 	// gets the devices runc gives every container.
 	if err := line("devices", "null,zero,full,random,urandom,tty,ptmx,console"); err != nil {

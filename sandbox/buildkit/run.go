@@ -22,6 +22,9 @@ import (
 	"github.com/containerd/errdefs"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/client/llb"
+	"github.com/moby/buildkit/session"
+	sessioncontent "github.com/moby/buildkit/session/content"
+	"github.com/moby/buildkit/session/filesync"
 	"github.com/moby/buildkit/solver/pb"
 	"github.com/moby/buildkit/util/entitlements"
 	digest "github.com/opencontainers/go-digest"
@@ -113,16 +116,35 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 	if stderr == nil {
 		stderr = io.Discard
 	}
+	// The job's own session: the client's would send every file of a
+	// local context as owned by root, and a source's owners are part of it.
+	sess, err := session.NewSession(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	sess.Allow(filesync.NewFSSyncProvider(filesync.StaticDirSource{"job": jobFS}))
+	sess.Allow(sessioncontent.NewAttachable(map[string]content.Store{"oci:" + ociStoreID: store}))
+	sess.Allow(filesync.NewFSSyncTarget(filesync.WithFSSyncDir(0, out)))
 	opt := client.SolveOpt{
-		Exports:             []client.ExportEntry{{Type: client.ExporterLocal, OutputDir: out}},
-		LocalMounts:         map[string]fsutil.FS{"job": jobFS},
-		OCIStores:           map[string]content.Store{ociStoreID: store},
-		AllowedEntitlements: []string{string(entitlements.EntitlementSecurityInsecure)},
+		Exports:               []client.ExportEntry{{Type: client.ExporterLocal, OutputDir: out}},
+		LocalMounts:           map[string]fsutil.FS{"job": jobFS},
+		SharedSession:         sess,
+		SessionPreInitialized: true,
+		AllowedEntitlements:   []string{string(entitlements.EntitlementSecurityInsecure)},
 	}
 	b.log.Debug("solve", "id", id, "address", b.address)
 	ch := make(chan *client.SolveStatus)
 	var tail tailBuffer // the last of the output, for a sandbox failure's error
 	eg, ectx := errgroup.WithContext(ctx)
+	sessDone := make(chan struct{})
+	go func() {
+		defer close(sessDone)
+		_ = sess.Run(context.WithoutCancel(ctx), b.client.Dialer())
+	}()
+	defer func() {
+		sess.Close()
+		<-sessDone
+	}()
 	eg.Go(func() error {
 		_, err := b.client.Solve(ectx, def, opt, ch)
 		return err
@@ -306,6 +328,16 @@ func writeControl(ctl, entry, conf string, prog []byte, files []sandbox.File) er
 	if err := write("config", []byte(conf), 0o644); err != nil {
 		return err
 	}
+	// BuildKit keys a vertex by the content of its inputs and merges two
+	// running vertices with one key, even marked IgnoreCache: a random
+	// file makes every job's context, and so the job, its own.
+	nonce := make([]byte, 32)
+	if _, err := rand.Read(nonce); err != nil {
+		return err
+	}
+	if err := write("nonce", []byte(hex.EncodeToString(nonce)+"\n"), 0o644); err != nil {
+		return err
+	}
 	if len(prog) > 0 {
 		if err := write("seccomp", prog, 0o644); err != nil {
 			return err
@@ -339,8 +371,8 @@ func jobContext(ctl, src string) (fsutil.FS, error) {
 	}
 	uid, gid := ownerOf(st)
 	return fsutil.SubDirFS([]fsutil.Dir{
-		{Stat: &fstypes.Stat{Path: "ctl", Mode: uint32(os.ModeDir | 0o755)}, FS: ctlFS},
-		{Stat: &fstypes.Stat{Path: "tree", Mode: uint32(os.ModeDir | st.Mode().Perm()), Uid: uid, Gid: gid}, FS: srcFS},
+		{Stat: &fstypes.Stat{Path: "ctl", Mode: uint32(os.ModeDir | 0o755), ModTime: st.ModTime().UnixNano()}, FS: ctlFS},
+		{Stat: &fstypes.Stat{Path: "tree", Mode: uint32(os.ModeDir | st.Mode().Perm()), Uid: uid, Gid: gid, ModTime: st.ModTime().UnixNano()}, FS: srcFS},
 	})
 }
 

@@ -377,6 +377,13 @@ int main(int argc, char **argv) {
 				die("read-only %s", f[1]);
 		} else if (!strcmp(k, "cgroup") && n >= 2) {
 			cgroupLimit(f[1], f + 1, n - 1);
+		} else if (!strcmp(k, "unmount") && n == 2) {
+			if (umount2(f[1], MNT_DETACH) && errno != EINVAL && errno != ENOENT)
+				die("unmount %s", f[1]);
+			errno = 0;
+			if (exists(f[1]) && unlink(f[1]) && errno != EBUSY && errno != EISDIR)
+				die("remove %s", f[1]);
+			errno = 0;
 		} else if (!strcmp(k, "devices") && n == 2) {
 			keepDevices(f[1]);
 		} else if (!strcmp(k, "rootro")) {
