@@ -73,4 +73,3 @@ func crateSource(t *testing.T, dir string, uid, gid uint32) sandbox.Source {
 	}
 	return source(t, uid, gid, files)
 }
-

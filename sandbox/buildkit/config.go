@@ -57,7 +57,10 @@ func entryConfig(job *sandbox.Job) (string, []byte, error) {
 				data = "-"
 			}
 			err = line("tmpfs", m.Destination, fmt.Sprint(flags), data)
-		case m.Type == "tmpfs", m.Type == "proc", m.Type == "sysfs", m.Type == "devpts", m.Type == "mqueue":
+		case m.Type == "proc":
+			// A new one: the build's process has its own pid namespace.
+			err = line("proc", m.Destination, fmt.Sprint(flags))
+		case m.Type == "tmpfs", m.Type == "sysfs", m.Type == "devpts", m.Type == "mqueue":
 			// BuildKit mounts these, with the options of containerd's
 			// default spec: the entry program sets the flags. /dev keeps
 			// BuildKit's device nodes.
@@ -210,6 +213,14 @@ func entryConfig(job *sandbox.Job) (string, []byte, error) {
 		if err := line("rlimit", strconv.Itoa(res), strconv.FormatUint(r.Soft, 10), strconv.FormatUint(r.Hard, 10)); err != nil {
 			return "", nil, err
 		}
+	}
+	for _, kv := range spec.Process.Env {
+		if strings.IndexByte(kv, 0) >= 0 || !strings.Contains(kv, "=") {
+			return "", nil, fmt.Errorf("environment entry %q is not NAME=VALUE", kv)
+		}
+	}
+	if err := line("env", "ctl/env"); err != nil {
+		return "", nil, err
 	}
 	if spec.Process.NoNewPrivileges {
 		if err := line("nonewprivs"); err != nil {

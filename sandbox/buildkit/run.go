@@ -90,7 +90,7 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 		}
 	}()
 	ctl := filepath.Join(dir, "ctl")
-	if err := writeControl(ctl, entry, conf, prog, job.Files); err != nil {
+	if err := writeControl(ctl, entry, conf, prog, job.Spec.Process.Env, job.Files); err != nil {
 		return nil, err
 	}
 	out := filepath.Join(dir, "out")
@@ -227,10 +227,8 @@ func (b *Backend) definition(ctx context.Context, id string, job *sandbox.Job) (
 	if spec.Hostname != "" {
 		opts = append(opts, llb.Hostname(spec.Hostname))
 	}
-	for _, kv := range spec.Process.Env {
-		k, v, _ := strings.Cut(kv, "=")
-		opts = append(opts, llb.AddEnv(k, v))
-	}
+	// The job's environment is the entry program's to give (ctl/env):
+	// BuildKit adds variables of its own (tracing) to what LLB sets.
 	st := img.Run(opts...)
 	out := st.AddMount(jobMount, jobSt)
 	return out.Marshal(ctx)
@@ -307,7 +305,7 @@ func checkJob(job *sandbox.Job) error {
 
 // writeControl fills the job's control directory: the entry program, its
 // configuration and seccomp program, and the job's files.
-func writeControl(ctl, entry, conf string, prog []byte, files []sandbox.File) error {
+func writeControl(ctl, entry, conf string, prog []byte, env []string, files []sandbox.File) error {
 	if err := os.MkdirAll(filepath.Join(ctl, "files"), 0o755); err != nil {
 		return err
 	}
@@ -336,6 +334,13 @@ func writeControl(ctl, entry, conf string, prog []byte, files []sandbox.File) er
 		return err
 	}
 	if err := write("nonce", []byte(hex.EncodeToString(nonce)+"\n"), 0o644); err != nil {
+		return err
+	}
+	var envData []byte
+	for _, kv := range env {
+		envData = append(append(envData, kv...), 0)
+	}
+	if err := write("env", envData, 0o644); err != nil {
 		return err
 	}
 	if len(prog) > 0 {

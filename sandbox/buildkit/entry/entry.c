@@ -286,6 +286,39 @@ static void uname26(unsigned long p) {
 		die("bind the 2.6 release over /proc/sys/kernel/osrelease");
 }
 
+/* jobEnv is the build's environment, exactly (BuildKit adds its own
+ * variables to the first process's): NUL-terminated entries in a file. */
+static char **jobEnv;
+
+static void readEnv(const char *rel) {
+	char p[4096];
+	snprintf(p, sizeof p, JOB "/%s", rel);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st))
+		die("open %s", p);
+	if (st.st_size > (1 << 24)) {
+		errno = 0;
+		die("environment file %s too large", p);
+	}
+	char *buf = malloc(st.st_size + 1);
+	if (!buf || read(fd, buf, st.st_size) != st.st_size)
+		die("read %s", p);
+	close(fd);
+	buf[st.st_size] = 0;
+	size_t count = 0;
+	for (off_t i = 0; i < st.st_size; i++)
+		if (!buf[i])
+			count++;
+	jobEnv = calloc(count + 1, sizeof *jobEnv);
+	if (!jobEnv)
+		die("allocate the environment");
+	size_t k = 0;
+	for (off_t i = 0; i < st.st_size && k < count; i += (off_t)strlen(buf + i) + 1)
+		jobEnv[k++] = buf + i;
+	jobEnv[k] = NULL;
+}
+
 struct caps {
 	uint64_t bounding, effective, permitted, inheritable, ambient;
 	int set;
@@ -302,22 +335,16 @@ static int lastCap(void) {
 	return n;
 }
 
-int main(int argc, char **argv) {
-	if (argc < 2) {
-		fputs("reprobox entry: usage: entry CMD [ARG...]\n", stderr);
-		return 125;
-	}
-	if (getpid() != 1) {
-		errno = 0;
-		die("not the container's first process (pid %d)", (int)getpid());
-	}
-	readConfig();
+/* build is the build's process: PID 1 of its own pid namespace, so that
+ * the build is the first process it sees (as with runc). It applies the
+ * configuration and executes the build; a failure before that goes to the
+ * supervisor through errfd. */
+static void build(char **argv) {
 
 	char *f[8];
 	int n;
-	const char *tree = NULL, *cwd = "/", *seccompFile = NULL;
+	const char *cwd = "/", *seccompFile = NULL;
 	unsigned int seccompFlags = 0;
-	unsigned long long disk = 0;
 	long persona = -1;
 	int umaskv = -1, nnp = 0, rootro = 0;
 	uid_t uid = 0;
@@ -341,6 +368,10 @@ int main(int argc, char **argv) {
 		} else if (!strcmp(k, "domainname") && n == 2) {
 			if (setdomainname(f[1], strlen(f[1])))
 				die("setdomainname");
+		} else if (!strcmp(k, "proc") && n == 3) {
+			/* This process's own pid namespace, as the build sees it. */
+			if (mount("proc", f[1], "proc", num(f[2]), NULL))
+				die("mount proc at %s", f[1]);
 		} else if (!strcmp(k, "tmpfs") && n == 4) {
 			mkdirs(f[1]);
 			if (mount("tmpfs", f[1], "tmpfs", num(f[2]), strcmp(f[3], "-") ? f[3] : NULL))
@@ -388,12 +419,10 @@ int main(int argc, char **argv) {
 			keepDevices(f[1]);
 		} else if (!strcmp(k, "rootro")) {
 			rootro = 1;
-		} else if (!strcmp(k, "tree") && n == 2) {
-			tree = f[1];
+		} else if (!strcmp(k, "tree") || !strcmp(k, "disk")) {
+			/* the supervisor's */
 		} else if (!strcmp(k, "cwd") && n == 2) {
 			cwd = f[1];
-		} else if (!strcmp(k, "disk") && n == 2) {
-			disk = num(f[1]);
 		} else if (!strcmp(k, "personality") && n == 2) {
 			persona = (long)num(f[1]);
 		} else if (!strcmp(k, "umask") && n == 2) {
@@ -420,6 +449,8 @@ int main(int argc, char **argv) {
 			nrl++;
 		} else if (!strcmp(k, "cpus") && n == 2) {
 			cpus = f[1];
+		} else if (!strcmp(k, "env") && n == 2) {
+			readEnv(f[1]);
 		} else if (!strcmp(k, "nonewprivs")) {
 			nnp = 1;
 		} else if (!strcmp(k, "seccomp") && n == 3) {
@@ -463,18 +494,99 @@ int main(int argc, char **argv) {
 			die("read %s", p);
 		close(fd);
 	}
-	/* Keep the job directory (for the status) but take it out of the
-	 * build's view. */
+	/* Out of the build's view. */
+	if (umount2(JOB, MNT_DETACH))
+		die("detach " JOB);
+	if (persona >= 0 && personality((unsigned long)persona) == -1)
+		die("personality(%#lx)", persona);
+	for (int i = 0; i < nrl; i++)
+		if (setrlimit(rlres[i], &rl[i]))
+			die("setrlimit %d", rlres[i]);
+	if (cpus) {
+		cpu_set_t set;
+		CPU_ZERO(&set);
+		char *save;
+		for (char *c = strtok_r(cpus, ",", &save); c; c = strtok_r(NULL, ",", &save))
+			CPU_SET((int)num(c), &set);
+		if (sched_setaffinity(0, sizeof set, &set))
+			die("sched_setaffinity");
+	}
+	if (umaskv >= 0)
+		umask((mode_t)umaskv);
+	int last = lastCap();
+	for (int c = 0; c <= last; c++)
+		if (!(caps.bounding & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0))
+			die("drop capability %d from the bounding set", c);
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0))
+		die("keepcaps");
+	if (setgroups(ngroups, groups))
+		die("setgroups");
+	if (setresgid(gid, gid, gid))
+		die("setgid %d", (int)gid);
+	if (setresuid(uid, uid, uid))
+		die("setuid %d", (int)uid);
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0))
+		die("keepcaps");
+	if (chdir(cwd))
+		die("chdir %s", cwd);
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2] = {
+		{(uint32_t)caps.effective, (uint32_t)caps.permitted, (uint32_t)caps.inheritable},
+		{(uint32_t)(caps.effective >> 32), (uint32_t)(caps.permitted >> 32), (uint32_t)(caps.inheritable >> 32)},
+	};
+	if (syscall(SYS_capset, &hdr, data))
+		die("capset");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
+		die("clear ambient capabilities");
+	for (int c = 0; c <= last; c++)
+		if ((caps.ambient & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0))
+			die("raise ambient capability %d", c);
+	errno = 0;
+	if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		die("no_new_privs");
+	if (prog.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, seccompFlags, &prog))
+		die("load the seccomp program");
+	if (jobEnv) {
+		extern char **environ;
+		environ = jobEnv; /* execvp searches this PATH */
+	}
+	execvp(argv[1], argv + 1);
+	int e = errno;
+	fprintf(stderr, "reprobox: exec %s: %s\n", argv[1], strerror(e));
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+int main(int argc, char **argv) {
+	if (argc < 2) {
+		fputs("reprobox entry: usage: entry CMD [ARG...]\n", stderr);
+		return 125;
+	}
+	if (getpid() != 1) {
+		errno = 0;
+		die("not the container's first process (pid %d)", (int)getpid());
+	}
+	readConfig();
+	/* The supervisor's part of the configuration. */
+	const char *tree = NULL;
+	unsigned long long disk = 0;
+	for (int i = 0; i < nlines; i++) {
+		char *f[3];
+		int n = fields(lines[i], f, 3);
+		if (n == 2 && !strcmp(f[0], "tree"))
+			tree = f[1];
+		else if (n == 2 && !strcmp(f[0], "disk"))
+			disk = num(f[1]);
+	}
+	/* The job directory stays reachable here, for the status. */
 	int jobfd = open(JOB, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (jobfd < 0)
 		die("open " JOB);
-	if (umount2(JOB, MNT_DETACH))
-		die("detach " JOB);
-	unsigned long long base = disk && tree ? usage(tree) : 0;
-
+	unsigned long long base = disk && tree ? usage(JOB "/tree") : 0;
 	int errp[2];
 	if (pipe2(errp, O_CLOEXEC))
 		die("pipe");
+	if (unshare(CLONE_NEWPID))
+		die("new pid namespace");
 	long long t0 = nowNS();
 	pid_t child = fork();
 	if (child < 0)
@@ -482,59 +594,7 @@ int main(int argc, char **argv) {
 	if (child == 0) {
 		close(errp[0]);
 		errfd = errp[1];
-		if (persona >= 0 && personality((unsigned long)persona) == -1)
-			die("personality(%#lx)", persona);
-		for (int i = 0; i < nrl; i++)
-			if (setrlimit(rlres[i], &rl[i]))
-				die("setrlimit %d", rlres[i]);
-		if (cpus) {
-			cpu_set_t set;
-			CPU_ZERO(&set);
-			char *save;
-			for (char *c = strtok_r(cpus, ",", &save); c; c = strtok_r(NULL, ",", &save))
-				CPU_SET((int)num(c), &set);
-			if (sched_setaffinity(0, sizeof set, &set))
-				die("sched_setaffinity");
-		}
-		if (umaskv >= 0)
-			umask((mode_t)umaskv);
-		int last = lastCap();
-		for (int c = 0; c <= last; c++)
-			if (!(caps.bounding & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0))
-				die("drop capability %d from the bounding set", c);
-		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0))
-			die("keepcaps");
-		if (setgroups(ngroups, groups))
-			die("setgroups");
-		if (setresgid(gid, gid, gid))
-			die("setgid %d", (int)gid);
-		if (setresuid(uid, uid, uid))
-			die("setuid %d", (int)uid);
-		if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0))
-			die("keepcaps");
-		if (chdir(cwd))
-			die("chdir %s", cwd);
-		struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-		struct __user_cap_data_struct data[2] = {
-			{(uint32_t)caps.effective, (uint32_t)caps.permitted, (uint32_t)caps.inheritable},
-			{(uint32_t)(caps.effective >> 32), (uint32_t)(caps.permitted >> 32), (uint32_t)(caps.inheritable >> 32)},
-		};
-		if (syscall(SYS_capset, &hdr, data))
-			die("capset");
-		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) && errno != EINVAL)
-			die("clear ambient capabilities");
-		for (int c = 0; c <= last; c++)
-			if ((caps.ambient & (1ULL << c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0))
-				die("raise ambient capability %d", c);
-		errno = 0;
-		if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-			die("no_new_privs");
-		if (prog.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, seccompFlags, &prog))
-			die("load the seccomp program");
-		execvp(argv[1], argv + 1);
-		int e = errno;
-		fprintf(stderr, "reprobox: exec %s: %s\n", argv[1], strerror(e));
-		_exit(e == ENOENT ? 127 : 126);
+		build(argv);
 	}
 
 	close(errp[1]);
@@ -545,7 +605,7 @@ int main(int argc, char **argv) {
 	if (cn > 0) {
 		/* The build's process failed before executing the build. */
 		cmsg[cn] = 0;
-		kill(-1, SIGKILL);
+		kill(child, SIGKILL);
 		errno = 0;
 		die("set up the build's process: %s", cmsg);
 	}
@@ -554,7 +614,7 @@ int main(int argc, char **argv) {
 	long long lastLook = nowNS();
 	for (;;) {
 		int st;
-		pid_t r = waitpid(-1, &st, WNOHANG);
+		pid_t r = waitpid(child, &st, WNOHANG);
 		if (r == child) {
 			status = st;
 			break;
@@ -570,14 +630,15 @@ int main(int argc, char **argv) {
 			unsigned long long u = usage(tree);
 			if (u == ~0ULL || (u > base && u - base > disk)) {
 				over = 1;
-				kill(-1, SIGKILL);
+				/* The first process of the build's pid namespace:
+				 * every process of the build dies with it. */
+				kill(child, SIGKILL);
 			}
 		}
 	}
 	long long dur = nowNS() - t0;
-	/* A container ends with its first process: nothing of the build
-	 * outlives it. */
-	kill(-1, SIGKILL);
+	/* The kernel killed every other process of the build's pid
+	 * namespace with its first. */
 	while (waitpid(-1, NULL, 0) > 0 || errno == EINTR)
 		;
 	if (disk && tree && !over) {
