@@ -25,6 +25,7 @@ require (
 	github.com/seccomp/libseccomp-golang v0.12.0
 	github.com/secure-systems-lab/go-securesystemslib v0.11.1
 	github.com/spf13/cobra v1.10.2
+	github.com/spf13/pflag v1.0.10
 	github.com/tonistiigi/fsutil v0.0.0-20261103091533-a72de9dcf763
 	github.com/ulikunitz/xz v0.5.17
 	golang.org/x/crypto v0.57.0
@@ -76,7 +77,6 @@ require (
 	github.com/planetscale/vtprotobuf v0.6.1-0.20240319094008-0393e58bdf10 // indirect
 	github.com/shibumi/go-pathspec v1.3.0 // indirect
 	github.com/sirupsen/logrus v1.10.2 // indirect
-	github.com/spf13/pflag v1.0.10 // indirect
 	github.com/tonistiigi/go-csvvalue v0.0.0-20240814133006-030d3b2625d0 // indirect
 	github.com/vishvananda/netlink v1.3.1 // indirect
 	github.com/vishvananda/netns v0.0.5 // indirect
@@ -96,12 +96,4 @@ require (
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260825221802-da73d73af1c5 // indirect
 	google.golang.org/grpc v1.84.0 // indirect
 	gotest.tools/v3 v3.5.2 // indirect
-)
-
-// BuildKit v0.34.2's newest dependencies that the module proxy refuses,
-// pinned to the versions it serves (see the README's BuildKit section).
-replace (
-	github.com/moby/policy-helpers => github.com/moby/policy-helpers v0.0.0-20260901104222-dd6c5499c491
-	github.com/tonistiigi/fsutil => github.com/tonistiigi/fsutil v0.0.0-20260819142231-83cac42c1c52
-	github.com/tonistiigi/go-actions-cache => github.com/tonistiigi/go-actions-cache v0.0.0-20260120203934-54bc28c26fd2
 )
