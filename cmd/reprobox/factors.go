@@ -11,6 +11,7 @@ import (
 
 	"github.com/reprobox/reprobox/policies"
 	"github.com/reprobox/reprobox/sandbox"
+	"github.com/reprobox/reprobox/sandbox/buildkit"
 	"github.com/reprobox/reprobox/sandbox/containerd"
 	"github.com/reprobox/reprobox/sandbox/libcontainer"
 )
@@ -21,6 +22,7 @@ import (
 var backendFeatures = map[string][]sandbox.Feature{
 	"libcontainer": libcontainer.Features,
 	"containerd":   containerd.Features,
+	"buildkit":     buildkit.Features,
 }
 
 type factorsOptions struct {

@@ -173,13 +173,14 @@ func (b *Backend) Close() error { return b.client.Close() }
 // Address is the daemon's address, as given.
 func (b *Backend) Address() string { return b.address }
 
-// Features is what the backend applies: everything but reverse directory
-// order.
+// Features reports what the backend applies: Features.
 func (b *Backend) Features() []sandbox.Feature {
-	return slices.Clone(features)
+	return slices.Clone(Features)
 }
 
-var features = []sandbox.Feature{
+// Features is what the backend applies: everything but reverse directory
+// order.
+var Features = []sandbox.Feature{
 	sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality,
 	sandbox.FeatureUTSNames, sandbox.FeatureUmask, sandbox.FeatureUser,
 }
