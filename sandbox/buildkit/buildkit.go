@@ -41,6 +41,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -122,6 +123,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 			return nil, fmt.Errorf("buildkit: %w", err)
 		}
 	}
+	b.removeStale()
 	var opts []client.ClientOpt
 	t := cfg.TLS
 	if (t.Cert == "") != (t.Key == "") {
@@ -183,6 +185,31 @@ func (b *Backend) Features() []sandbox.Feature {
 var Features = []sandbox.Feature{
 	sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality,
 	sandbox.FeatureUTSNames, sandbox.FeatureUmask, sandbox.FeatureUser,
+}
+
+// removeStale removes the job directories of reprobox processes that are
+// gone (killed mid-job): a job directory is <pid>_<job id>_<random>.
+func (b *Backend) removeStale() {
+	ents, err := os.ReadDir(b.jobsDir())
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid, _, ok := strings.Cut(e.Name(), "_")
+		n, err := strconv.Atoi(pid)
+		if !ok || err != nil || n <= 0 || n == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join("/proc", pid)); err == nil {
+			continue
+		}
+		p := filepath.Join(b.jobsDir(), e.Name())
+		if err := os.RemoveAll(p); err != nil {
+			b.log.Warn("cannot remove a dead run's job directory", "dir", p, "err", err)
+		} else {
+			b.log.Warn("removed a dead run's job directory", "dir", p)
+		}
+	}
 }
 
 func (b *Backend) jobsDir() string { return filepath.Join(b.stateDir, "jobs") }

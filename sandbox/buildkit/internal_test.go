@@ -1,8 +1,10 @@
 package buildkit
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,4 +85,24 @@ func FuzzCPUList(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRemoveStale: the job directory of a dead reprobox process goes, a
+// live one's stays.
+func TestRemoveStale(t *testing.T) {
+	b := &Backend{stateDir: t.TempDir(), log: slog.New(slog.DiscardHandler)}
+	dead := filepath.Join(b.jobsDir(), "999999999_job_1")
+	live := filepath.Join(b.jobsDir(), strconv.Itoa(os.Getppid())+"_job_2")
+	for _, d := range []string{filepath.Join(dead, "out", "tree"), live} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.removeStale()
+	if _, err := os.Stat(dead); err == nil {
+		t.Error("a dead process's job directory is left")
+	}
+	if _, err := os.Stat(live); err != nil {
+		t.Errorf("a live process's job directory went: %v", err)
+	}
 }

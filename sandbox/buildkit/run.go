@@ -80,7 +80,7 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp(b.jobsDir(), id+"_")
+	dir, err := os.MkdirTemp(b.jobsDir(), strconv.Itoa(os.Getpid())+"_"+id+"_")
 	if err != nil {
 		return nil, err
 	}
