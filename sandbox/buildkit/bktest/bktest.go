@@ -98,7 +98,11 @@ func Start(t testing.TB) *Daemon {
 }
 
 // New starts a private daemon in a new temporary directory. Stop it.
-func New() (*Daemon, error) {
+func New() (*Daemon, error) { return NewTCP("", nil) }
+
+// NewTCP starts a private daemon listening on tcpAddr (tcp://127.0.0.1:PORT;
+// "" for its unix socket only) with extra arguments (TLS files). Stop it.
+func NewTCP(tcpAddr string, extra []string) (*Daemon, error) {
 	if reason := Missing(); reason != "" {
 		return nil, errors.New(reason)
 	}
@@ -118,7 +122,11 @@ func New() (*Daemon, error) {
 		return nil, err
 	}
 	defer log.Close()
-	cmd := exec.Command(Binary(), Args(dir)...)
+	args := Args(dir)
+	if tcpAddr != "" {
+		args = append(args, "--addr", tcpAddr)
+	}
+	cmd := exec.Command(Binary(), append(args, extra...)...)
 	// Whole outputs: BuildKit clips a step's log at 2 MiB and 200 KiB/s by
 	// default, and a job's output is the build's.
 	cmd.Env = append(os.Environ(), "BUILDKIT_STEP_LOG_MAX_SIZE=-1", "BUILDKIT_STEP_LOG_MAX_SPEED=-1")
