@@ -13,8 +13,8 @@ import (
 // TestBuildkitSameAsOthers builds every fixture crate on libcontainer,
 // containerd and BuildKit (private daemons) and compares their SHA256SUMS:
 // the same build gives the same bytes on every backend. A few are then
-// checked on BuildKit, every factor it applies varied, and must blame what
-// libcontainer blames.
+// checked on BuildKit, every factor it applies varied (all but fileordering),
+// and must blame what libcontainer blames.
 func TestBuildkitSameAsOthers(t *testing.T) {
 	dataDir, image := needImage(t)
 	bk := bktest.Start(t)
@@ -57,7 +57,9 @@ func TestBuildkitSameAsOthers(t *testing.T) {
 			if !ok {
 				return
 			}
-			rep, r := check(t, fixture(crate), backends["buildkit"]...)
+			// BuildKit cannot list directories in reverse: the check leaves
+			// that factor out, as the error for a plain check says to.
+			rep, r := check(t, fixture(crate), append(backends["buildkit"], "--vary", "all,-fileordering")...)
 			if !slices.Equal(rep.Culprits, want) {
 				t.Errorf("buildkit culprits %v, want %v\n%s", rep.Culprits, want, r.stdout)
 			}
