@@ -73,6 +73,11 @@ type CheckReport struct {
 	// Trials are the sets of factors built, with the artifacts that
 	// differed from the control in each (check_trials.go).
 	Trials []CheckTrial `json:"trials,omitempty"`
+	// PerBuild, Workers and WorkerFindings: which worker ran which build,
+	// how many each ran, and the workers that do not reproduce (workers.go).
+	PerBuild       []CheckBuild    `json:"per_build,omitempty"`
+	Workers        map[string]int  `json:"workers,omitempty"`
+	WorkerFindings []WorkerFinding `json:"worker_findings,omitempty"`
 }
 
 // Values are a factor's control and variant values.
@@ -118,6 +123,10 @@ type observation struct {
 	// inter are the build's cargo units, kept; interErr why not.
 	inter    *Intermediates
 	interErr error
+	// n numbers the build, worker ran it (workers.go), in took.
+	n      int
+	worker string
+	took   time.Duration
 }
 
 // ErrControlFailed is returned when the normalized build itself fails: there
@@ -226,13 +235,13 @@ func (c *checker) build(ctx context.Context, set []string) (*observation, error)
 	if err != nil {
 		return nil, fmt.Errorf("build %d (%s): %w", n, label, err)
 	}
-	obs.set = slices.Clone(set)
+	obs.set, obs.n, obs.took = slices.Clone(set), n, c.r.now().Sub(start)
 	verdict := "ok"
 	if obs.failed != "" {
 		verdict = "failed: " + obs.failed
 	}
 	if c.opts.Progress != nil {
-		fmt.Fprintf(c.opts.Progress, "reprobox: build %d (%s): %s in %.1fs\n", n, label, verdict, c.r.now().Sub(start).Seconds())
+		fmt.Fprintf(c.opts.Progress, "reprobox: build %d (%s): %s in %.1fs%s\n", n, label, verdict, c.r.now().Sub(start).Seconds(), onWorker(obs.worker))
 	}
 	c.mu.Lock()
 	k := setKey(set)
@@ -266,7 +275,7 @@ func (c *checker) sandboxBuild(ctx context.Context, n int, set []string) (*obser
 		return nil, err
 	}
 	defer o.Remove()
-	obs := &observation{hashes: map[string]string{}, files: map[string]string{}}
+	obs := &observation{hashes: map[string]string{}, files: map[string]string{}, worker: o.Result.Worker}
 	if !o.OK() {
 		obs.failed = o.Failure()
 		if len(set) == 0 {
@@ -406,6 +415,7 @@ func (c *checker) run(ctx context.Context) (*CheckReport, error) {
 	}
 	rep.Builds = c.builds
 	rep.Trials = c.trials()
+	c.workerReport(rep)
 	if err := c.localize(ctx, rep); err != nil {
 		return nil, err
 	}

@@ -29,6 +29,9 @@ type Record struct {
 	SourceDateEpoch     int64              `json:"source_date_epoch"`
 	SourceDateEpochFrom string             `json:"source_date_epoch_from"`
 	Status              string             `json:"status"`
+	// Worker names the worker that ran the build when the backend is a
+	// pool of several (--addr given more than once).
+	Worker string `json:"worker,omitempty"`
 }
 
 // NewRecord describes an outcome.
@@ -49,6 +52,7 @@ func NewRecord(p *Plan, o *Outcome) Record {
 		SourceDateEpoch:     o.Settings.SourceDateEpoch,
 		SourceDateEpochFrom: p.SourceDateEpochFrom,
 		Status:              "succeeded",
+		Worker:              o.Result.Worker,
 	}
 	if rec.Artifacts == nil {
 		rec.Artifacts = []Artifact{}

@@ -136,6 +136,10 @@ type Result struct {
 	// DiskExceeded reports that the backend killed the job because it wrote
 	// more than Job.DiskBytes.
 	DiskExceeded bool
+	// Worker names the worker that ran the job when the backend spreads
+	// jobs over several (sandbox/pool sets it); a single backend leaves it
+	// empty.
+	Worker string
 }
 
 // Success reports whether the process exited with status 0.
@@ -159,6 +163,14 @@ const (
 // applies. A backend that does not implement it is taken to apply all.
 type Features interface {
 	Features() []Feature
+}
+
+// A Pinger is implemented by a backend that can tell whether it still works:
+// a daemon backend answers whether its daemon serves its API. Ping returns nil
+// when it does. A pool of workers (sandbox/pool) uses it to tell a worker
+// that went away from a job that no worker could run.
+type Pinger interface {
+	Ping(ctx context.Context) error
 }
 
 // A Backend runs jobs.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,75 +14,70 @@ import (
 
 const backendBuildkit = "buildkit"
 
-// buildkitFlags are the flags of --backend buildkit: the daemon's address
-// and its TLS files, named as buildctl names them.
-var buildkitFlags = []string{"addr", "tlscacert", "tlscert", "tlskey", "tlsservername"}
+// buildkitDefaultAddress is buildctl's default daemon address.
+const buildkitDefaultAddress = "unix:///run/buildkit/buildkitd.sock"
 
-// addBuildkitFlags registers the flags of --backend buildkit.
+// buildkitTLSFlags are the TLS flags of --backend buildkit, named as
+// buildctl names them.
+var buildkitTLSFlags = []string{"tlscacert", "tlscert", "tlskey", "tlsservername"}
+
+// addBuildkitFlags registers the flags of --backend buildkit (its daemons'
+// addresses are --addr).
 func addBuildkitFlags(fl *pflag.FlagSet) {
-	fl.StringArray("addr", nil, "address of a buildkitd (--backend buildkit): unix:///run/buildkit/buildkitd.sock or tcp://HOST:PORT")
 	fl.String("tlscacert", "", "CA certificate (PEM) the buildkitd's TLS certificate must chain to (--backend buildkit, tcp://)")
 	fl.String("tlscert", "", "client certificate (PEM) for buildkitd (--backend buildkit, tcp://)")
 	fl.String("tlskey", "", "client key (PEM) for buildkitd (--backend buildkit, tcp://)")
 	fl.String("tlsservername", "", "name buildkitd's TLS certificate must carry; default: the address's host (--backend buildkit)")
 }
 
-// checkBuildkitFlags refuses the buildkit flags with another backend.
-func checkBuildkitFlags(fl *pflag.FlagSet, backend string) error {
-	if backend == backendBuildkit {
-		return nil
-	}
-	for _, name := range buildkitFlags {
-		if f := fl.Lookup(name); f != nil && f.Changed {
-			return usageErrorf("--%s needs --backend buildkit", name)
-		}
-	}
-	return nil
-}
-
-// buildkitConfig is the backend configuration the flags give, with its
-// state under the data directory dd (dd/buildkit).
-func buildkitConfig(fl *pflag.FlagSet, dd string, log *slog.Logger) (buildkit.Config, error) {
-	addrs, _ := fl.GetStringArray("addr")
-	switch {
-	case len(addrs) == 0:
-		return buildkit.Config{}, usageErrorf("--backend buildkit needs the daemon's address: --addr unix:///run/buildkit/buildkitd.sock or --addr tcp://HOST:PORT")
-	case len(addrs) > 1:
-		return buildkit.Config{}, usageErrorf("--backend buildkit here takes one --addr, not %d", len(addrs))
-	}
-	addr := addrs[0]
-	if !strings.Contains(addr, "://") {
-		return buildkit.Config{}, usageErrorf("--addr %q: give a unix:// or tcp:// address", addr)
-	}
+// buildkitTLS reads the TLS flags, which need --backend buildkit; the files
+// they name must exist.
+func buildkitTLS(fl *pflag.FlagSet, backend string) (buildkit.TLS, error) {
 	var tls buildkit.TLS
+	if fl.Lookup("tlscacert") == nil {
+		return tls, nil
+	}
+	if backend != backendBuildkit {
+		for _, name := range buildkitTLSFlags {
+			if fl.Changed(name) {
+				return tls, usageErrorf("--%s needs --backend buildkit", name)
+			}
+		}
+		return tls, nil
+	}
 	tls.CACert, _ = fl.GetString("tlscacert")
 	tls.Cert, _ = fl.GetString("tlscert")
 	tls.Key, _ = fl.GetString("tlskey")
 	tls.ServerName, _ = fl.GetString("tlsservername")
-	if tls != (buildkit.TLS{}) && !strings.HasPrefix(addr, "tcp://") {
-		return buildkit.Config{}, usageErrorf("the --tls flags need a tcp:// --addr, not %q", addr)
-	}
 	if (tls.Cert == "") != (tls.Key == "") {
-		return buildkit.Config{}, usageErrorf("--tlscert and --tlskey go together")
+		return tls, usageErrorf("--tlscert and --tlskey go together")
 	}
 	for flag, file := range map[string]string{"tlscacert": tls.CACert, "tlscert": tls.Cert, "tlskey": tls.Key} {
 		if file == "" {
 			continue
 		}
 		if _, err := os.Stat(file); err != nil {
-			return buildkit.Config{}, usageErrorf("--%s: %v", flag, err)
+			return tls, usageErrorf("--%s: %v", flag, err)
 		}
 	}
-	return buildkit.Config{Address: addr, TLS: tls, StateDir: filepath.Join(dd, "buildkit"), Logger: log}, nil
+	return tls, nil
 }
 
-// openBuildkit opens the BuildKit backend the flags name.
-func openBuildkit(ctx context.Context, fl *pflag.FlagSet, dd string, log *slog.Logger) (sandbox.Backend, func() error, error) {
-	cfg, err := buildkitConfig(fl, dd, log)
-	if err != nil {
-		return nil, nil, err
+// openBuildkitWorker opens the BuildKit backend of the daemon at addr, its
+// state under the data directory (buildkit/).
+func openBuildkitWorker(ctx context.Context, addr string, o workerOpts) (sandbox.Backend, func() error, error) {
+	if !strings.Contains(addr, "://") {
+		return nil, nil, usageErrorf("--addr %q: give a unix:// or tcp:// address for --backend buildkit", addr)
 	}
-	b, err := buildkit.New(ctx, cfg)
+	if o.buildkitTLS != (buildkit.TLS{}) && !strings.HasPrefix(addr, "tcp://") {
+		return nil, nil, usageErrorf("the --tls flags need a tcp:// --addr, not %q", addr)
+	}
+	b, err := buildkit.New(ctx, buildkit.Config{
+		Address:  addr,
+		TLS:      o.buildkitTLS,
+		StateDir: filepath.Join(o.dataDir, "buildkit"),
+		Logger:   o.log,
+	})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -24,11 +24,10 @@ func TestBuildkitFlags(t *testing.T) {
 		usage bool
 		want  string
 	}{
-		{[]string{"--addr", "unix:///x.sock"}, true, "--addr needs --backend buildkit"},
+		{[]string{"--tlscert", ca}, true, "--tlscert needs --backend buildkit"},
 		{[]string{"--backend", "containerd", "--tlscacert", ca}, true, "--tlscacert needs --backend buildkit"},
-		{[]string{"--backend", "buildkit"}, true, "needs the daemon's address"},
+		{[]string{"--backend", "buildkit"}, false, "unix:///run/buildkit/buildkitd.sock"},
 		{[]string{"--backend", "buildkit", "--addr", "/x.sock"}, true, "unix:// or tcp://"},
-		{[]string{"--backend", "buildkit", "--addr", "unix:///a.sock", "--addr", "unix:///b.sock"}, true, "one --addr"},
 		{[]string{"--backend", "buildkit", "--addr", "unix:///a.sock", "--tlscacert", ca}, true, "need a tcp:// --addr"},
 		{[]string{"--backend", "buildkit", "--addr", "tcp://127.0.0.1:1", "--tlscert", ca}, true, "--tlscert and --tlskey go together"},
 		{[]string{"--backend", "buildkit", "--addr", "tcp://127.0.0.1:1", "--tlscacert", "/nonexistent/ca.pem"}, true, "--tlscacert"},

@@ -22,6 +22,14 @@ func TestBackendFlags(t *testing.T) {
 		{[]string{"--containerd-address", "/x.sock"}, true, "need --backend containerd"},
 		{[]string{"--backend", "containerd", "--containerd-address", "/nonexistent/containerd.sock"}, false, "no daemon socket at /nonexistent/containerd.sock"},
 		{[]string{"--backend", "containerd", "--containerd-namespace", "bad/ns", "--containerd-address", "/nonexistent.sock"}, false, `namespace "bad/ns"`},
+		{[]string{"--addr", "/x.sock"}, true, "--addr and --worker-jobs need a daemon backend"},
+		{[]string{"--worker-jobs", "2"}, true, "--addr and --worker-jobs need a daemon backend"},
+		{[]string{"--backend", "containerd", "--addr", "/a.sock", "--containerd-address", "/b.sock"}, true, "another name for --addr"},
+		{[]string{"--backend", "containerd", "--addr", "/a.sock", "--addr", "/a.sock"}, true, "given twice"},
+		{[]string{"--backend", "containerd", "--addr", ""}, true, "--addr is empty"},
+		{[]string{"--backend", "containerd", "--worker-jobs", "0"}, true, "--worker-jobs 0"},
+		{[]string{"--backend", "containerd", "--addr", "/nonexistent/a.sock"}, false, "no daemon socket at /nonexistent/a.sock"},
+		{[]string{"--backend", "containerd", "--addr", "/nonexistent/a.sock", "--addr", "/nonexistent/b.sock"}, false, "worker /nonexistent/a.sock: containerd: no daemon socket"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			cmd := &cobra.Command{Use: "x"}

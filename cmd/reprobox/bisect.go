@@ -194,17 +194,17 @@ func runBisect(cmd *cobra.Command, args []string, f *bisectFlags) error {
 			return err
 		}
 	}
+	r, err := newRunner(cmd)
+	if err != nil {
+		return err
+	}
 	jobs := f.jobs
 	if jobs == 0 {
 		cpus := f.cpus
 		if cpus == 0 {
 			cpus = 2
 		}
-		jobs = max(1, runtime.NumCPU()/cpus)
-	}
-	r, err := newRunner(cmd)
-	if err != nil {
-		return err
+		jobs = defaultJobs(r.Backend, runtime.NumCPU(), cpus)
 	}
 	stderr := cmd.ErrOrStderr()
 	opts := runner.BisectOptions{

@@ -95,11 +95,11 @@ stderr; every build is killed and everything the check made removed).`,
 			}
 			defer plan.Close()
 			if jobs == 0 {
-				jobs = max(1, runtime.NumCPU()/plan.Base.CPUs)
+				jobs = defaultJobs(r.Backend, runtime.NumCPU(), plan.Base.CPUs)
 			}
 			stderr := cmd.ErrOrStderr()
-			fmt.Fprintf(stderr, "reprobox: checking %s in %s, varying %s (seed %d, %d job(s))\n",
-				plan.Project, plan.Image.Reference(), strings.Join(names, ","), seed, jobs)
+			fmt.Fprintf(stderr, "reprobox: checking %s in %s, varying %s (seed %d, %d job(s)%s)\n",
+				plan.Project, plan.Image.Reference(), strings.Join(names, ","), seed, jobs, onWorkers(r.Backend))
 			rep, js, err := r.CheckTo(ctx, plan, runner.CheckOptions{
 				Vary: names, Seed: seed, Jobs: jobs, Repeats: repeats, Progress: stderr, EvidenceLines: evidence,
 				ProgressEvery: progressEvery(f.progress), NoIntermediates: noInter, Timings: timings,
@@ -127,7 +127,7 @@ stderr; every build is killed and everything the check made removed).`,
 	fl := cmd.Flags()
 	fl.StringVar(&vary, "vary", "all", "factors to perturb: all, names, -name to exclude (comma separated)")
 	fl.Uint64Var(&seed, "seed", 1, "seed of the perturbed values; the report prints it, and the same seed replays a check")
-	fl.IntVar(&jobs, "jobs", 0, "builds at once (default: host CPUs / build CPUs, at least 1)")
+	fl.IntVar(&jobs, "jobs", 0, "builds at once (default: host CPUs / build CPUs, at least 1; with several --addr, the workers' slots)")
 	fl.IntVar(&repeats, "repeats", runner.DefaultRepeats, "extra builds that confirm a verdict no evidence backs (reproducible, or a culprit whose value is not in the differing bytes); each halves the chance that random output escapes detection")
 	fl.StringVar(&jsonOut, "json", "", "also write the report as JSON to this file")
 	fl.BoolVar(&timings, "timings", false, "include wall-clock timings in the JSON report")
@@ -177,6 +177,7 @@ func printCheck(w io.Writer, rep *runner.CheckReport, out string) {
 			}
 		}
 	}
+	printWorkers(w, rep)
 	if in := rep.Intermediates; in != nil {
 		fmt.Fprintf(w, "\nintermediates of %d builds read (%s); %s kept while checking (%s copied)\n",
 			in.Builds, human.Bytes(in.TreeBytes), human.Bytes(in.KeptBytes), human.Bytes(in.CopiedBytes))
