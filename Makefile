@@ -19,7 +19,13 @@ BIN := ./reprobox
 # seccomp tag and libseccomp-dev; without it every build is refused.
 TAGS := seccomp
 
-.PHONY: demo test setup deps image bin lint bench
+# buildkitd for the BuildKit backend's tests (sandbox/buildkit/bktest starts
+# private daemons), built from BuildKit's module source: see
+# sandbox/buildkit/bktest/build-buildkitd.sh.
+BUILDKIT_VERSION := v0.34.2
+BUILDKIT_DIR ?= $(HOME)/.cache/reprobox/buildkit-$(BUILDKIT_VERSION)
+
+.PHONY: demo test setup deps image bin lint bench buildkitd
 demo: setup
 	$(BIN) check examples/leaky-path --image $(IMAGE) --out reprobox-out/leaky-path; \
 	  rc=$$?; [ $$rc -eq 1 ] && echo "(exit status 1: not reproducible, as this example is meant to be)"; [ $$rc -le 1 ]
@@ -47,6 +53,11 @@ deps:
 	  echo "installing: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@$(MAKE) --no-print-directory buildkitd
+
+# buildkitd and buildctl in $(BUILDKIT_DIR), built once (minutes).
+buildkitd:
+	@sh sandbox/buildkit/bktest/build-buildkitd.sh $(BUILDKIT_VERSION) $(BUILDKIT_DIR)
 
 bin:
 	go build -tags $(TAGS) -o $(BIN) ./cmd/reprobox

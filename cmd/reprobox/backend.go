@@ -12,6 +12,7 @@ import (
 
 	"github.com/reprobox/reprobox/internal/rootless"
 	"github.com/reprobox/reprobox/sandbox"
+	"github.com/reprobox/reprobox/sandbox/buildkit"
 	"github.com/reprobox/reprobox/sandbox/containerd"
 	"github.com/reprobox/reprobox/sandbox/libcontainer"
 	"github.com/reprobox/reprobox/sandbox/pool"
@@ -25,7 +26,7 @@ const (
 
 // daemonBackends are the backends that reach a daemon at an address (--addr);
 // openWorker opens one worker of each.
-var daemonBackends = []string{backendContainerd}
+var daemonBackends = []string{backendContainerd, backendBuildkit}
 
 // defaultAddress is where a daemon backend's daemon listens when no --addr
 // is given.
@@ -33,6 +34,8 @@ func defaultAddress(backend string) string {
 	switch backend {
 	case backendContainerd:
 		return containerd.DefaultAddress
+	case backendBuildkit:
+		return buildkitDefaultAddress
 	}
 	return ""
 }
@@ -41,11 +44,12 @@ func defaultAddress(backend string) string {
 // choose the sandbox backend; openBackend reads them.
 func addBackendFlags(cmd *cobra.Command) {
 	fl := cmd.Flags()
-	fl.String("backend", backendLibcontainer, "sandbox the builds run in: libcontainer (embedded, no daemon) or containerd (a running containerd daemon)")
+	fl.String("backend", backendLibcontainer, "sandbox the builds run in: libcontainer (embedded, no daemon), containerd (a running containerd daemon) or buildkit (a running buildkitd)")
 	fl.StringArray("addr", nil, "address of a daemon backend's daemon (containerd: its socket, default "+containerd.DefaultAddress+"); repeat it to spread the builds over several daemons (workers)")
 	fl.Int("worker-jobs", 0, "builds each worker (each --addr) runs at once (default 1 with several --addr; a check runs as many builds at once as all workers together)")
 	fl.String("containerd-address", containerd.DefaultAddress, "socket of the containerd daemon (--backend containerd); the same as one --addr")
 	fl.String("containerd-namespace", containerd.DefaultNamespace, "containerd namespace of reprobox's images, containers and snapshots (--backend containerd)")
+	addBuildkitFlags(fl)
 }
 
 // workerOpts is what every worker of a run shares.
@@ -54,6 +58,8 @@ type workerOpts struct {
 	log     *slog.Logger
 	// containerdNamespace is --containerd-namespace.
 	containerdNamespace string
+	// buildkitTLS is --tlscacert, --tlscert, --tlskey and --tlsservername.
+	buildkitTLS buildkit.TLS
 }
 
 // openWorker opens one worker of the daemon backend name: the daemon at
@@ -71,6 +77,8 @@ func openWorker(ctx context.Context, name, addr string, o workerOpts) (sandbox.B
 			return nil, nil, err
 		}
 		return b, b.Close, nil
+	case backendBuildkit:
+		return openBuildkitWorker(ctx, addr, o)
 	}
 	return nil, nil, fmt.Errorf("no daemon backend %q", name)
 }
@@ -92,6 +100,10 @@ func openBackend(ctx context.Context, cmd *cobra.Command, dd string, log *slog.L
 		addrs, _ = fl.GetStringArray("addr")
 		workerJobs, _ = fl.GetInt("worker-jobs")
 		o.containerdNamespace, _ = fl.GetString("containerd-namespace")
+		var err error
+		if o.buildkitTLS, err = buildkitTLS(fl, name); err != nil {
+			return nil, nil, err
+		}
 		if fl.Changed("containerd-address") {
 			if len(addrs) > 0 {
 				return nil, nil, usageErrorf("--containerd-address is another name for --addr: give the addresses with --addr only")
@@ -108,7 +120,7 @@ func openBackend(ctx context.Context, cmd *cobra.Command, dd string, log *slog.L
 		case fl.Changed("containerd-address") || fl.Changed("containerd-namespace"):
 			return nil, nil, usageErrorf("--containerd-address and --containerd-namespace need --backend containerd")
 		case len(addrs) > 0 || fl.Changed("worker-jobs"):
-			return nil, nil, usageErrorf("--addr and --worker-jobs need a daemon backend (--backend containerd): libcontainer runs the builds on this host")
+			return nil, nil, usageErrorf("--addr and --worker-jobs need a daemon backend (--backend containerd or buildkit): libcontainer runs the builds on this host")
 		}
 		b, err := libcontainer.New(libcontainer.Config{StateDir: filepath.Join(dd, "run"), Logger: log, FUSEDir: rootless.FUSEDir()})
 		if err != nil {
@@ -117,7 +129,7 @@ func openBackend(ctx context.Context, cmd *cobra.Command, dd string, log *slog.L
 		return b, func() error { return nil }, nil
 	}
 	if !slices.Contains(daemonBackends, name) {
-		return nil, nil, usageErrorf("--backend %q: choose libcontainer or containerd", name)
+		return nil, nil, usageErrorf("--backend %q: choose libcontainer, containerd or buildkit", name)
 	}
 	if workerJobs < 0 || (fl.Changed("worker-jobs") && workerJobs == 0) {
 		return nil, nil, usageErrorf("--worker-jobs %d: each worker runs at least one build at a time", workerJobs)

@@ -12,6 +12,7 @@ import (
 	"github.com/reprobox/reprobox/internal/rootless"
 	"github.com/reprobox/reprobox/policies"
 	"github.com/reprobox/reprobox/sandbox"
+	"github.com/reprobox/reprobox/sandbox/buildkit"
 	"github.com/reprobox/reprobox/sandbox/containerd"
 	"github.com/reprobox/reprobox/sandbox/libcontainer"
 )
@@ -22,6 +23,7 @@ import (
 var backendFeatures = map[string][]sandbox.Feature{
 	"libcontainer": libcontainer.Features,
 	"containerd":   containerd.Features,
+	"buildkit":     buildkit.Features,
 }
 
 type factorsOptions struct {

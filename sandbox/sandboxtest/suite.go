@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -94,9 +95,23 @@ func Run(t *testing.T, b sandbox.Backend, env Env) {
 			t.Errorf("stack mapping %q then %q: with ASLR off it must not move", a["stack"], c["stack"])
 		}
 	})
-	t.Run("fileordering", func(t *testing.T) { fileOrdering(t, b, env, base) })
+	t.Run("fileordering", func(t *testing.T) {
+		if !supports(b, policies.NeedReverseDirents) {
+			refused(t, b, env, base, "fileordering")
+			return
+		}
+		fileOrdering(t, b, env, base)
+	})
 	for _, f := range policies.Factors {
 		t.Run("perturbed_"+f.Name, func(t *testing.T) {
+			for _, n := range f.Needs {
+				if !supports(b, n) {
+					// A backend without the feature must refuse the
+					// perturbed job, never run it unperturbed.
+					refused(t, b, env, base, f.Name)
+					return
+				}
+			}
 			vs := policies.Perturb(base, []string{f.Name}, 7)
 			normal, got := probe(t, b, env, base), probe(t, b, env, vs)
 			keys := f.Probe.Keys
@@ -125,6 +140,27 @@ func Run(t *testing.T, b sandbox.Backend, env Env) {
 			}
 		})
 	}
+}
+
+// supports reports whether b applies what need names: every feature, unless
+// b says which it applies (sandbox.Features).
+func supports(b sandbox.Backend, need policies.Need) bool {
+	fb, ok := b.(sandbox.Features)
+	return !ok || slices.Contains(fb.Features(), sandbox.Feature(need))
+}
+
+// refused checks that b refuses, as unsupported, a job with factor
+// perturbed (a feature b does not list in Features).
+func refused(t *testing.T, b sandbox.Backend, env Env, base policies.Settings, factor string) {
+	t.Helper()
+	vs := policies.Perturb(base, []string{factor}, 7)
+	job := probeJob(t, env, vs, "true", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := b.Run(ctx, job); !errors.Is(err, sandbox.ErrUnsupported) {
+		t.Errorf("%s perturbed, a feature the backend does not list: Run = %v, want an error wrapping ErrUnsupported", factor, err)
+	}
+	t.Logf("%s: refused, as the backend does not list it in Features", factor)
 }
 
 // expected is what the probe must print for settings s: what confines every
@@ -172,6 +208,30 @@ func probe(t *testing.T, b sandbox.Backend, env Env, s policies.Settings) map[st
 // returns the standard output.
 func runProbe(t *testing.T, b sandbox.Backend, env Env, s policies.Settings, script string, fill func(dir string)) string {
 	t.Helper()
+	job := probeJob(t, env, s, script, fill)
+	// Minutes: a backend that imports the image unpacks it in the first
+	// job (a minute or more on a loaded machine).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	job.Stdout, job.Stderr = &out, &errb
+	res, err := b.Run(ctx, job)
+	if err != nil {
+		t.Fatalf("run probe: %v", err)
+	}
+	if !res.Success() {
+		t.Fatalf("probe exited %d: %s", res.ExitCode, errb.String())
+	}
+	if errb.Len() > 0 {
+		t.Logf("probe stderr: %s", errb.String())
+	}
+	return out.String()
+}
+
+// probeJob is the job that runs script with settings s, as the runner runs
+// a build.
+func probeJob(t *testing.T, env Env, s policies.Settings, script string, fill func(dir string)) *sandbox.Job {
+	t.Helper()
 	src := filepath.Join(t.TempDir(), "src")
 	if err := os.Mkdir(src, 0o755); err != nil {
 		t.Fatal(err)
@@ -215,23 +275,7 @@ func runProbe(t *testing.T, b sandbox.Backend, env Env, s policies.Settings, scr
 	for _, f := range files {
 		job.Files = append(job.Files, sandbox.File{Path: f.Path, Mode: f.Mode, Data: f.Data})
 	}
-	// Minutes: a backend that imports the image unpacks it in the first
-	// job (a minute or more on a loaded machine).
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var out, errb bytes.Buffer
-	job.Stdout, job.Stderr = &out, &errb
-	res, err := b.Run(ctx, job)
-	if err != nil {
-		t.Fatalf("run probe: %v", err)
-	}
-	if !res.Success() {
-		t.Fatalf("probe exited %d: %s", res.ExitCode, errb.String())
-	}
-	if errb.Len() > 0 {
-		t.Logf("probe stderr: %s", errb.String())
-	}
-	return out.String()
+	return job
 }
 
 // fileOrdering checks the fileordering factor, which the backend applies to
