@@ -183,7 +183,7 @@ func (b *Backend) Features() []sandbox.Feature {
 // Features is what the backend applies: everything but reverse directory
 // order.
 var Features = []sandbox.Feature{
-	sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality,
+	sandbox.FeatureCPUSet, sandbox.FeatureFiles, sandbox.FeaturePersonality, sandbox.FeaturePID,
 	sandbox.FeatureUTSNames, sandbox.FeatureUmask, sandbox.FeatureUser,
 }
 

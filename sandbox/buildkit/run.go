@@ -72,6 +72,9 @@ func (b *Backend) Run(ctx context.Context, job *sandbox.Job) (res *sandbox.Resul
 	if err := checkJob(job); err != nil {
 		return nil, err
 	}
+	if job, err = b.withLastPID(job); err != nil {
+		return nil, err
+	}
 	conf, prog, err := entryConfig(job)
 	if err != nil {
 		return nil, err

@@ -9,19 +9,17 @@
 package pidstart
 
 import (
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/reprobox/reprobox/sandbox"
+	"github.com/reprobox/reprobox/sandbox/internal/cprog"
 )
 
 // source is the entry program's C source.
@@ -67,42 +65,40 @@ func Apply(spec *specs.Spec, helper string, last int) error {
 	return nil
 }
 
+// WithFile returns a copy of job that starts its process as the entry
+// program, given to the container as one of the job's files (at Path)
+// rather than as a bind mount of a host path: for a backend whose engine
+// sees no host path (BuildKit). job is not modified; a job whose spec asks
+// for no last PID is returned as it is.
+func WithFile(job *sandbox.Job, helper string) (*sandbox.Job, error) {
+	last, err := LastPID(job.Spec)
+	if err != nil || last == 0 {
+		return job, err
+	}
+	data, err := os.ReadFile(helper)
+	if err != nil {
+		return nil, err
+	}
+	j, spec := *job, *job.Spec
+	p := *spec.Process
+	p.Args = append([]string{Path, strconv.Itoa(last)}, p.Args...)
+	spec.Process = &p
+	j.Spec = &spec
+	j.Files = append(slices.Clip(job.Files), sandbox.File{Path: Path, Mode: 0o755, Data: data})
+	return &j, nil
+}
+
 // Build compiles the entry program, static, with the host's C compiler into
 // dir, once per source version, and returns its path. Without a C compiler
 // (and libc6-dev for the static libc) it returns an error wrapping
 // errors.ErrUnsupported that says what to install.
 func Build(dir string) (string, error) {
-	sum := sha256.Sum256(source)
-	out := filepath.Join(dir, "pidstart-"+hex.EncodeToString(sum[:8]))
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
-	}
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		return "", fmt.Errorf("the PIDs of a build are set by an entry program compiled with the host's C compiler once; install one (apt-get install gcc libc6-dev): %v: %w", err, sandbox.ErrUnsupported)
-	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	tmp, err := os.MkdirTemp(dir, ".pidstart-")
-	if err != nil {
-		return "", err
+	path, err := cprog.Build(dir, "pidstart", source)
+	if errors.Is(err, cprog.ErrNoCompiler) {
+		return "", fmt.Errorf("the PIDs of a build are set by an entry program compiled with the host's C compiler once: %w: %w", err, sandbox.ErrUnsupported)
 	}
-	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "pidstart.c")
-	if err := os.WriteFile(src, source, 0o644); err != nil {
-		return "", err
-	}
-	bin := filepath.Join(tmp, "pidstart")
-	cmd := exec.Command(cc, "-static", "-O2", "-Wall", "-o", bin, src)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("compile the PID entry program (static, needs libc6-dev): %v: %s: %w", err, msg, sandbox.ErrUnsupported)
-	}
-	if err := os.Chmod(bin, 0o755); err != nil {
-		return "", err
-	}
-	if err := os.Rename(bin, out); err != nil {
-		return "", err
-	}
-	return out, nil
+	return path, err
 }
