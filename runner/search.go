@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -12,52 +13,438 @@ import (
 // of the same set are reused.
 type probe func(ctx context.Context, set []string) (differs bool, hash string, err error)
 
-// searchCulprits finds the groups of factors that make an artifact differ, given
-// that perturbing all of them does. Each group is minimal: perturbing it alone
-// makes the artifact differ, and removing any member does not; a group of more
-// than one factor is an interaction. The search is adaptive group testing: it
-// rebuilds with half of the candidates perturbed and recurses where the
-// difference persists. order puts suspects (factors the diff named) first, so
-// that the first half tested is the one the evidence points at.
-//
-// When the artifact built with the groups found so far perturbed is identical
-// to the one built with every factor perturbed, the remaining factors change
-// nothing on top of them and are not rebuilt alone; the confirmation repeats
-// rebuild them anyway when no evidence backs a group.
-func searchCulprits(ctx context.Context, all, suspects []string, variantHash string, differs probe) ([][]string, error) {
-	var groups [][]string
-	remaining := slices.Clone(all)
-	for len(remaining) > 0 {
-		g, err := nextGroup(ctx, remaining, suspects, differs)
-		if err != nil {
-			return nil, err
+// A verdict is what the check holds about one artifact: a hypothesis (the
+// culprit groups found so far, none for reproducible) and, once the builds
+// meet the bound, its kind.
+type verdict struct {
+	path     string
+	evidence []string // factors the control-vs-variant diff names
+	text     string   // that diff
+	// evidenceBuilt says the sets the evidence suggests were built.
+	evidenceBuilt bool
+	groups        [][]string
+	formed        int // builds made when groups last changed
+	kind          verdictKind
+	chance        float64 // the chance that a nondeterministic artifact showed the builds seen
+}
+
+type verdictKind int
+
+const (
+	verdictUndecided verdictKind = iota
+	verdictReproducible
+	verdictCulprits
+	verdictNondeterministic
+)
+
+// decide makes builds until the artifact's verdict meets the bound, taking
+// every build already made as evidence. Its hypothesis starts from what st
+// holds; the search for a culprit group starts from any build the hypothesis
+// does not explain: its hash differs from that of the build of the groups its
+// set holds. When a build the hypothesis should explain contradicts it, the
+// two sets involved are built again first: a set that disagrees with itself
+// makes the artifact nondeterministic (certain); otherwise a culprit was
+// missing (another factor, or one that matters only with a group found), and
+// the search goes on from there.
+func (c *checker) decide(ctx context.Context, st *verdict) error {
+	vary := c.opts.Vary
+	if len(st.evidence) > 0 && !st.evidenceBuilt {
+		st.evidenceBuilt = true
+		// The factors the evidence names alone, each, and everything
+		// but them: one batch.
+		sets := make([][]string, 0, len(st.evidence)+1)
+		for _, f := range st.evidence {
+			sets = append(sets, []string{f})
 		}
-		if len(g) == 0 {
-			break
+		if rest := without(vary, st.evidence); len(rest) > 0 {
+			sets = append(sets, rest)
 		}
-		groups = append(groups, g)
-		remaining = without(remaining, g)
-		if len(remaining) == 0 {
-			break
-		}
-		var found []string
-		for _, g := range groups {
-			found = union(found, g)
-		}
-		if _, h, err := differs(ctx, found); err != nil {
-			return nil, err
-		} else if h == variantHash {
-			break
-		}
-		more, _, err := differs(ctx, remaining)
-		if err != nil {
-			return nil, err
-		}
-		if !more {
-			break
+		if err := c.ensure(ctx, sets); err != nil {
+			return err
 		}
 	}
-	return groups, nil
+	for range 4 * (len(vary) + 8) {
+		st.kind = verdictUndecided
+		if c.selfDisagrees(st.path) {
+			st.kind = verdictNondeterministic
+			return nil
+		}
+		set, canon, found, err := c.conflict(ctx, st.path, st.groups)
+		if err != nil {
+			return err
+		}
+		if found {
+			// A build in a class of found groups that disagrees with
+			// the class's own build contradicts the hypothesis; one
+			// that holds no group and differs from the control is a
+			// culprit not found yet, searched for directly.
+			// Builds made before the hypothesis was formed are data
+			// it has not explained yet, searched directly; a build
+			// made since, or a group the evidence names, that
+			// disagrees was a prediction that failed.
+			predicted := c.builtSince(set, st.formed) || c.builtSince(canon, st.formed) ||
+				(len(canon) > 0 && len(st.evidence) > 0 && len(without(canon, st.evidence)) == 0)
+			if len(canon) > 0 && predicted {
+				// A contradiction: nondeterminism, or a culprit
+				// missing. Building both sets again tells which.
+				var again [][]string
+				for _, s := range [][]string{set, canon} {
+					if c.built(s) < 2 && !slices.ContainsFunc(again, func(x []string) bool { return setKey(x) == setKey(s) }) {
+						again = append(again, s)
+					}
+				}
+				if len(again) > 0 {
+					if err := c.parallel(ctx, again); err != nil {
+						return err
+					}
+					continue
+				}
+			}
+			g, err := c.newGroup(ctx, st, set, canon)
+			if err != nil {
+				return err
+			}
+			if slices.ContainsFunc(st.groups, func(x []string) bool { return setKey(x) == setKey(g) }) {
+				return nil // no progress: undecided
+			}
+			st.groups = append(st.groups, g)
+			st.formed = c.count()
+			continue
+		}
+		// The hypothesis explains every build. A culprit outside its
+		// groups would show in the build of everything else.
+		var all []string
+		for _, g := range st.groups {
+			all = union(all, g)
+		}
+		if rest := without(vary, all); len(st.groups) > 0 && len(rest) > 0 && c.first(rest) == nil {
+			if err := c.ensure(ctx, [][]string{rest}); err != nil {
+				return err
+			}
+			continue
+		}
+		chance, need := c.chance(st)
+		st.chance = chance
+		if chance <= c.opts.Bound {
+			st.kind = verdictCulprits
+			if len(st.groups) == 0 {
+				st.kind = verdictReproducible
+			}
+			return nil
+		}
+		if err := c.parallel(ctx, c.confirmations(st.groups, min(need, c.opts.Jobs))); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle re-reads a verdict against every build made, including those made
+// for other artifacts after it was reached, without building.
+func (c *checker) settle(st *verdict) {
+	if c.selfDisagrees(st.path) {
+		st.kind = verdictNondeterministic
+		return
+	}
+	if st.kind == verdictNondeterministic {
+		return
+	}
+	if st.kind == verdictUndecided {
+		st.chance = 1
+		if !c.unexplained(st.path, st.groups) {
+			st.chance, _ = c.chance(st)
+		}
+		return
+	}
+	if c.unexplained(st.path, st.groups) {
+		st.kind = verdictUndecided
+		return
+	}
+	st.chance, _ = c.chance(st)
+	if st.chance > c.opts.Bound {
+		st.kind = verdictUndecided
+	}
+}
+
+// newGroup finds a culprit group from a build of set that the groups found do
+// not explain: its hash differs from that of canon, the union of the groups
+// it holds. The search is among the rest of set, relative to canon's build.
+func (c *checker) newGroup(ctx context.Context, st *verdict, set, canon []string) ([]string, error) {
+	path := st.path
+	base, err := c.get(ctx, canon)
+	if err != nil {
+		return nil, err
+	}
+	hb := hashOf(base, path)
+	relative := func(ctx context.Context, s []string) (bool, string, error) {
+		o, err := c.get(ctx, union(canon, s))
+		if err != nil {
+			return false, "", err
+		}
+		h := hashOf(o, path)
+		return h != hb, h, nil
+	}
+	k, err := nextGroup(ctx, c.ordered(without(set, canon)), st.evidence, relative)
+	if err != nil || len(canon) == 0 {
+		return c.ordered(k), err
+	}
+	// Does k change the artifact alone, or only on top of canon's groups?
+	control := hashOf(c.first(nil), path)
+	alone := func(ctx context.Context, s []string) (bool, string, error) {
+		o, err := c.get(ctx, s)
+		if err != nil {
+			return false, "", err
+		}
+		h := hashOf(o, path)
+		return h != control, h, nil
+	}
+	d, _, err := alone(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	if d {
+		g, err := minimalGroup(ctx, k, nil, alone, true)
+		return c.ordered(g), err
+	}
+	return c.ordered(union(canon, k)), nil
+}
+
+// ordered puts factors in the order of --vary.
+func (c *checker) ordered(set []string) []string {
+	var out []string
+	for _, f := range c.opts.Vary {
+		if slices.Contains(set, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// class is the union of the groups a set holds: the set whose build a build
+// of set must agree with.
+func class(set []string, groups [][]string) []string {
+	var u []string
+	for _, g := range groups {
+		if len(without(g, set)) == 0 {
+			u = union(u, g)
+		}
+	}
+	return u
+}
+
+// snapshot copies the builds made so far, sets in a stable order.
+func (c *checker) snapshot() [][]*observation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := make([]string, 0, len(c.memo))
+	for k := range c.memo {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		return cmp.Or(cmp.Compare(strings.Count(a, ","), strings.Count(b, ",")), strings.Compare(a, b))
+	})
+	out := make([][]*observation, len(keys))
+	for i, k := range keys {
+		out[i] = slices.Clone(c.memo[k])
+	}
+	return out
+}
+
+// selfDisagrees reports whether two builds of the same set gave the artifact
+// different bytes: it is then nondeterministic, whatever else was seen.
+func (c *checker) selfDisagrees(path string) bool {
+	for _, obs := range c.snapshot() {
+		for _, o := range obs[1:] {
+			if hashOf(o, path) != hashOf(obs[0], path) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// unexplained reports whether some class of builds (same groups held) shows
+// more than one hash, without building.
+func (c *checker) unexplained(path string, groups [][]string) bool {
+	seen := map[string]string{"": hashOf(c.first(nil), path)}
+	for _, obs := range c.snapshot() {
+		for _, o := range obs {
+			k := setKey(class(o.set, groups))
+			h := hashOf(o, path)
+			if prev, ok := seen[k]; ok && prev != h {
+				return true
+			}
+			seen[k] = h
+		}
+	}
+	return false
+}
+
+// conflict finds a build the hypothesis does not explain: a class of builds
+// with more than one hash. It returns that build's set and the class's set
+// (built if it was not), whose hash it differs from.
+func (c *checker) conflict(ctx context.Context, path string, groups [][]string) (set, canon []string, found bool, err error) {
+	if !c.unexplained(path, groups) {
+		return nil, nil, false, nil
+	}
+	type cls struct {
+		canon  []string
+		builds []*observation
+	}
+	var order []string
+	classes := map[string]*cls{}
+	for _, obs := range c.snapshot() {
+		for _, o := range obs {
+			u := c.ordered(class(o.set, groups))
+			k := setKey(u)
+			if classes[k] == nil {
+				classes[k] = &cls{canon: u}
+				order = append(order, k)
+			}
+			classes[k].builds = append(classes[k].builds, o)
+		}
+	}
+	slices.SortFunc(order, func(a, b string) int {
+		return cmp.Or(cmp.Compare(len(classes[a].canon), len(classes[b].canon)), strings.Compare(a, b))
+	})
+	for _, k := range order {
+		cl := classes[k]
+		hashes := map[string]bool{}
+		for _, o := range cl.builds {
+			hashes[hashOf(o, path)] = true
+		}
+		if len(hashes) < 2 {
+			continue
+		}
+		b, err := c.get(ctx, cl.canon)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		hb := hashOf(b, path)
+		// The smallest set that disagrees with the class's own build.
+		var pick *observation
+		for _, o := range cl.builds {
+			if hashOf(o, path) != hb && (pick == nil || len(o.set) < len(pick.set)) {
+				pick = o
+			}
+		}
+		if pick != nil {
+			return c.ordered(pick.set), cl.canon, true, nil
+		}
+	}
+	return nil, nil, false, nil
+}
+
+// chance is the chance that a nondeterministic artifact showed the builds
+// seen, over the hypothesis' prior (check_stats.go), and how many more builds
+// that agree with it would bring it within the bound.
+func (c *checker) chance(st *verdict) (float64, int) {
+	n, distinct, classHashes := 0, map[string]bool{}, map[string]string{}
+	shared := false
+	for _, obs := range c.snapshot() {
+		for _, o := range obs {
+			n++
+			h := hashOf(o, st.path)
+			distinct[h] = true
+			k := setKey(class(o.set, st.groups))
+			if _, ok := classHashes[k]; !ok {
+				for _, other := range classHashes {
+					if other == h {
+						shared = true
+					}
+				}
+				classHashes[k] = h
+			}
+		}
+	}
+	k := len(distinct)
+	var unbacked [][]string
+	for _, g := range st.groups {
+		if !(len(g) == 1 && slices.Contains(st.evidence, g[0])) {
+			unbacked = append(unbacked, g)
+		}
+	}
+	if len(st.groups) > 0 && len(unbacked) == 0 {
+		return 0, 0 // the evidence names every culprit
+	}
+	p := prior(unbacked, len(c.opts.Vary)) * sharing(len(st.groups), !shared)
+	if p == 0 {
+		return 1, 1
+	}
+	q := nullChance(n, k) / p
+	need := 1
+	for need < 64 && nullChance(n+need, k)/p > c.opts.Bound {
+		need++
+	}
+	return q, need
+}
+
+// confirmations are the next n builds that test a hypothesis: the sets of its
+// classes built least so far (everything but the groups, each group alone,
+// the full variant, the control).
+func (c *checker) confirmations(groups [][]string, n int) [][]string {
+	vary := c.opts.Vary
+	var all []string
+	for _, g := range groups {
+		all = union(all, g)
+	}
+	var sets [][]string
+	if len(groups) > 0 {
+		if rest := without(vary, all); len(rest) > 0 {
+			sets = append(sets, rest)
+		}
+		sets = append(sets, groups...)
+	}
+	sets = append(sets, vary, nil)
+	counts := make([]int, len(sets))
+	for i, s := range sets {
+		counts[i] = c.built(s)
+	}
+	out := make([][]string, 0, n)
+	for range max(n, 1) {
+		best := 0
+		for i := range sets {
+			if counts[i] < counts[best] {
+				best = i
+			}
+		}
+		out = append(out, sets[best])
+		counts[best]++
+	}
+	return out
+}
+
+// builtSince reports whether a set was built after the first n builds.
+func (c *checker) builtSince(set []string, n int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, o := range c.memo[setKey(set)] {
+		if o.n > n {
+			return true
+		}
+	}
+	return false
+}
+
+// built is how many builds of a set were made.
+func (c *checker) built(set []string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.memo[setKey(set)])
+}
+
+// ensure builds, as one batch, the sets not built yet.
+func (c *checker) ensure(ctx context.Context, sets [][]string) error {
+	var todo [][]string
+	for _, s := range sets {
+		if c.built(s) == 0 && !slices.ContainsFunc(todo, func(x []string) bool { return setKey(x) == setKey(s) }) {
+			todo = append(todo, s)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	return c.parallel(ctx, todo)
 }
 
 // nextGroup finds one minimal group among remaining, which differs as a whole.
