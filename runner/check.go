@@ -147,11 +147,14 @@ type ArtifactReport struct {
 
 // observation is what one build of a check produced.
 type observation struct {
-	set    []string
-	n      int               // the build's number in the check
-	hashes map[string]string // artifact path → sha256, or "failed: …"
-	files  map[string]string // artifact path → kept copy
-	failed string
+	set []string
+	n   int // the build's number in the check
+	// class is the key of the groups of hypothesis classFor the set holds
+	// (search.go's classKey), kept because it is asked for again and again.
+	class, classFor string
+	hashes          map[string]string // artifact path → sha256, or "failed: …"
+	files           map[string]string // artifact path → kept copy
+	failed          string
 	// inter are the build's cargo units, kept; interErr why not.
 	inter    *Intermediates
 	interErr error
@@ -247,6 +250,10 @@ type checker struct {
 
 	mu     sync.Mutex
 	memo   map[string][]*observation // setKey → observations, in order
+	stored int                       // observations in memo
+	// snap is memo's sets in a stable order, as of snapAt observations.
+	snap   [][]*observation
+	snapAt int
 	builds int
 	groups map[string]*observation // culprit group name → its build, for keep
 
@@ -289,6 +296,7 @@ func (c *checker) build(ctx context.Context, set []string) (*observation, error)
 	c.mu.Lock()
 	k := setKey(set)
 	c.memo[k] = append(c.memo[k], obs)
+	c.stored++
 	c.mu.Unlock()
 	return obs, nil
 }
@@ -374,6 +382,10 @@ func (c *checker) get(ctx context.Context, set []string) (*observation, error) {
 
 // parallel builds every set at once (up to Jobs) and waits for all.
 func (c *checker) parallel(ctx context.Context, sets [][]string) error {
+	if len(sets) == 1 {
+		_, err := c.build(ctx, sets[0])
+		return err
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup

@@ -3,6 +3,7 @@ package runner
 import (
 	"math"
 	"slices"
+	"sync"
 )
 
 // The check is a sequential test. Every build of a check is an observation of
@@ -42,14 +43,38 @@ func nullChance(n, k int) float64 {
 	if n <= k {
 		return 1
 	}
-	lo := max(2, k)
+	key := [2]int{n, k}
+	nullMu.Lock()
+	v, ok := nullCache[key]
+	nullMu.Unlock()
+	if ok {
+		return v
+	}
+	v = nullChanceOf(n, k)
+	nullMu.Lock()
+	nullCache[key] = v
+	nullMu.Unlock()
+	return v
+}
+
+var (
+	nullMu    sync.Mutex
+	nullCache = map[[2]int]float64{}
+)
+
+func nullChanceOf(n, k int) float64 {
+	// log((m)_k / m^n) rises, then falls as m grows (its slope
+	// Σ 1/(m-i) - n/m changes sign once): stop when it falls.
 	best := math.Inf(-1)
-	for m := lo; m < lo+512; m++ {
+	for m := max(2, k); ; m++ {
 		l := -float64(n) * math.Log(float64(m))
 		for i := 0; i < k; i++ {
 			l += math.Log(float64(m - i))
 		}
-		best = max(best, l)
+		if l < best {
+			break
+		}
+		best = l
 	}
 	return math.Exp(best)
 }

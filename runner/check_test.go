@@ -2,9 +2,11 @@ package runner
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -90,13 +92,17 @@ func sensitive(factors ...string) model {
 func random(seed uint64, m int) model {
 	return func(set []string, k int) string {
 		h := fnv.New64a()
-		fmt.Fprintf(h, "%d/%s/%d", seed, setKey(set), k)
+		var b [16]byte
+		binary.LittleEndian.PutUint64(b[:], seed)
+		binary.LittleEndian.PutUint64(b[8:], uint64(k))
+		h.Write(b[:])
+		h.Write([]byte(setKey(set)))
 		// fnv's low bits mix poorly: fold the high ones in.
 		x := h.Sum64()
 		x ^= x >> 29
 		x *= 0xbf58476d1ce4e5b9
 		x ^= x >> 32
-		return fmt.Sprint("r", x%uint64(m))
+		return "r" + strconv.FormatUint(x%uint64(m), 10)
 	}
 }
 

@@ -63,33 +63,41 @@ func (c *checker) decide(ctx context.Context, st *verdict) error {
 			return err
 		}
 	}
+	if st.formed == 0 {
+		st.formed = c.count()
+	}
 	for range 4 * (len(vary) + 8) {
 		st.kind = verdictUndecided
 		if c.selfDisagrees(st.path) {
 			st.kind = verdictNondeterministic
 			return nil
 		}
-		set, canon, found, err := c.conflict(ctx, st.path, st.groups)
+		cs, err := c.conflicts(ctx, st.path, st.groups)
 		if err != nil {
 			return err
 		}
-		if found {
-			// A build in a class of found groups that disagrees with
-			// the class's own build contradicts the hypothesis; one
-			// that holds no group and differs from the control is a
-			// culprit not found yet, searched for directly.
+		if len(cs) > 0 {
 			// Builds made before the hypothesis was formed are data
-			// it has not explained yet, searched directly; a build
-			// made since, or a group the evidence names, that
-			// disagrees was a prediction that failed.
-			predicted := c.builtSince(set, st.formed) || c.builtSince(canon, st.formed) ||
-				(len(canon) > 0 && len(st.evidence) > 0 && len(without(canon, st.evidence)) == 0)
-			if len(canon) > 0 && predicted {
-				// A contradiction: nondeterminism, or a culprit
-				// missing. Building both sets again tells which.
+			// it has not explained yet, searched directly. A build
+			// made since, or a group the evidence names (when the
+			// build holds no other factor it names), that
+			// disagrees was a prediction that failed; so is a
+			// pattern with more distinct hashes than the groups found,
+			// the factors the evidence names and one more could give.
+			// A failed prediction is nondeterminism or a culprit
+			// missing: both sets are built again to tell which.
+			predicted := func(x conflict) bool {
+				return c.builtSince(x.set, st.formed) || c.builtSince(x.canon, st.formed) ||
+					(len(x.canon) > 0 && len(without(x.canon, st.evidence)) == 0 &&
+						len(without(without(st.evidence, flat(st.groups)), without(st.evidence, x.set))) == 0) ||
+					c.distinct(st.path) > 1<<(len(st.groups)+1+len(without(st.evidence, flat(st.groups))))
+			}
+			x := cs[0]
+			if i := slices.IndexFunc(cs, predicted); i >= 0 {
+				x = cs[i]
 				var again [][]string
-				for _, s := range [][]string{set, canon} {
-					if c.built(s) < 2 && !slices.ContainsFunc(again, func(x []string) bool { return setKey(x) == setKey(s) }) {
+				for _, s := range [][]string{x.set, x.canon} {
+					if c.built(s) < 2 && !slices.ContainsFunc(again, func(y []string) bool { return setKey(y) == setKey(s) }) {
 						again = append(again, s)
 					}
 				}
@@ -100,6 +108,7 @@ func (c *checker) decide(ctx context.Context, st *verdict) error {
 					continue
 				}
 			}
+			set, canon := x.set, x.canon
 			g, err := c.newGroup(ctx, st, set, canon)
 			if err != nil {
 				return err
@@ -232,10 +241,33 @@ func class(set []string, groups [][]string) []string {
 	return u
 }
 
+// groupsKey identifies a hypothesis' groups.
+func groupsKey(groups [][]string) string {
+	var b strings.Builder
+	for _, g := range groups {
+		b.WriteString(setKey(g))
+		b.WriteByte(';')
+	}
+	return b.String()
+}
+
+// classKey is the key of class(o.set, groups), where gk is groupsKey(groups).
+// Only the goroutine deciding calls it.
+func classKey(o *observation, groups [][]string, gk string) string {
+	if o.classFor != "#"+gk {
+		o.class, o.classFor = setKey(class(o.set, groups)), "#"+gk
+	}
+	return o.class
+}
+
 // snapshot copies the builds made so far, sets in a stable order.
 func (c *checker) snapshot() [][]*observation {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.snap != nil && c.snapAt == c.stored {
+		return c.snap
+	}
+	defer func() { c.snapAt = c.stored }()
 	keys := make([]string, 0, len(c.memo))
 	for k := range c.memo {
 		keys = append(keys, k)
@@ -247,6 +279,7 @@ func (c *checker) snapshot() [][]*observation {
 	for i, k := range keys {
 		out[i] = slices.Clone(c.memo[k])
 	}
+	c.snap = out
 	return out
 }
 
@@ -254,6 +287,9 @@ func (c *checker) snapshot() [][]*observation {
 // different bytes: it is then nondeterministic, whatever else was seen.
 func (c *checker) selfDisagrees(path string) bool {
 	for _, obs := range c.snapshot() {
+		if len(obs) < 2 {
+			continue
+		}
 		for _, o := range obs[1:] {
 			if hashOf(o, path) != hashOf(obs[0], path) {
 				return true
@@ -267,9 +303,10 @@ func (c *checker) selfDisagrees(path string) bool {
 // more than one hash, without building.
 func (c *checker) unexplained(path string, groups [][]string) bool {
 	seen := map[string]string{"": hashOf(c.first(nil), path)}
+	gk := groupsKey(groups)
 	for _, obs := range c.snapshot() {
 		for _, o := range obs {
-			k := setKey(class(o.set, groups))
+			k := classKey(o, groups, gk)
 			h := hashOf(o, path)
 			if prev, ok := seen[k]; ok && prev != h {
 				return true
@@ -280,12 +317,16 @@ func (c *checker) unexplained(path string, groups [][]string) bool {
 	return false
 }
 
-// conflict finds a build the hypothesis does not explain: a class of builds
-// with more than one hash. It returns that build's set and the class's set
-// (built if it was not), whose hash it differs from.
-func (c *checker) conflict(ctx context.Context, path string, groups [][]string) (set, canon []string, found bool, err error) {
+// A conflict is a build the hypothesis does not explain: its hash differs
+// from that of canon's build, the union of the groups its set holds.
+type conflict struct{ set, canon []string }
+
+// conflicts finds, per class of builds (same groups held) with more than one
+// hash, the smallest set whose build differs from the class's own (built if
+// it was not).
+func (c *checker) conflicts(ctx context.Context, path string, groups [][]string) ([]conflict, error) {
 	if !c.unexplained(path, groups) {
-		return nil, nil, false, nil
+		return nil, nil
 	}
 	type cls struct {
 		canon  []string
@@ -307,6 +348,7 @@ func (c *checker) conflict(ctx context.Context, path string, groups [][]string) 
 	slices.SortFunc(order, func(a, b string) int {
 		return cmp.Or(cmp.Compare(len(classes[a].canon), len(classes[b].canon)), strings.Compare(a, b))
 	})
+	var out []conflict
 	for _, k := range order {
 		cl := classes[k]
 		hashes := map[string]bool{}
@@ -318,10 +360,9 @@ func (c *checker) conflict(ctx context.Context, path string, groups [][]string) 
 		}
 		b, err := c.get(ctx, cl.canon)
 		if err != nil {
-			return nil, nil, false, err
+			return nil, err
 		}
 		hb := hashOf(b, path)
-		// The smallest set that disagrees with the class's own build.
 		var pick *observation
 		for _, o := range cl.builds {
 			if hashOf(o, path) != hb && (pick == nil || len(o.set) < len(pick.set)) {
@@ -329,24 +370,48 @@ func (c *checker) conflict(ctx context.Context, path string, groups [][]string) 
 			}
 		}
 		if pick != nil {
-			return c.ordered(pick.set), cl.canon, true, nil
+			out = append(out, conflict{c.ordered(pick.set), cl.canon})
 		}
 	}
-	return nil, nil, false, nil
+	return out, nil
 }
 
 // chance is the chance that a nondeterministic artifact showed the builds
 // seen, over the hypothesis' prior (check_stats.go), and how many more builds
 // that agree with it would bring it within the bound.
 func (c *checker) chance(st *verdict) (float64, int) {
-	n, distinct, classHashes := 0, map[string]bool{}, map[string]string{}
+	var backed, unbacked [][]string
+	for _, g := range st.groups {
+		if len(g) == 1 && slices.Contains(st.evidence, g[0]) {
+			backed = append(backed, g)
+		} else {
+			unbacked = append(unbacked, g)
+		}
+	}
+	if len(st.groups) > 0 && len(unbacked) == 0 {
+		return 0, 0 // the evidence names every culprit
+	}
+	// The culprits the evidence names are taken as real: the reference
+	// artifact is nondeterministic on top of them, so builds are compared
+	// within the classes they make.
+	type tally struct {
+		n        int
+		distinct map[string]bool
+	}
+	within := map[string]*tally{}
+	gk := groupsKey(st.groups)
+	classHashes := map[string]string{}
 	shared := false
 	for _, obs := range c.snapshot() {
 		for _, o := range obs {
-			n++
 			h := hashOf(o, st.path)
-			distinct[h] = true
-			k := setKey(class(o.set, st.groups))
+			bk := setKey(class(o.set, backed))
+			if within[bk] == nil {
+				within[bk] = &tally{distinct: map[string]bool{}}
+			}
+			within[bk].n++
+			within[bk].distinct[h] = true
+			k := classKey(o, st.groups, gk)
 			if _, ok := classHashes[k]; !ok {
 				for _, other := range classHashes {
 					if other == h {
@@ -357,26 +422,35 @@ func (c *checker) chance(st *verdict) (float64, int) {
 			}
 		}
 	}
-	k := len(distinct)
-	var unbacked [][]string
-	for _, g := range st.groups {
-		if !(len(g) == 1 && slices.Contains(st.evidence, g[0])) {
-			unbacked = append(unbacked, g)
-		}
-	}
-	if len(st.groups) > 0 && len(unbacked) == 0 {
-		return 0, 0 // the evidence names every culprit
-	}
 	p := prior(unbacked, len(c.opts.Vary)) * sharing(len(st.groups), !shared)
 	if p == 0 {
 		return 1, 1
 	}
-	q := nullChance(n, k) / p
+	// The chance after more builds that agree, added to the largest
+	// class (where an agreeing build weighs most is not needed: any
+	// agreeing build halves it at least).
+	q := func(more int) float64 {
+		r := 1.0
+		largest := ""
+		for k, t := range within {
+			if largest == "" || t.n > within[largest].n || (t.n == within[largest].n && k < largest) {
+				largest = k
+			}
+		}
+		for k, t := range within {
+			n := t.n
+			if k == largest {
+				n += more
+			}
+			r *= nullChance(n, len(t.distinct))
+		}
+		return r / p
+	}
 	need := 1
-	for need < 64 && nullChance(n+need, k)/p > c.opts.Bound {
+	for need < 64 && q(need) > c.opts.Bound {
 		need++
 	}
-	return q, need
+	return q(0), need
 }
 
 // confirmations are the next n builds that test a hypothesis: the sets of its
@@ -412,6 +486,28 @@ func (c *checker) confirmations(groups [][]string, n int) [][]string {
 		counts[best]++
 	}
 	return out
+}
+
+// flat is the union of groups.
+func flat(groups [][]string) []string {
+	var all []string
+	for _, g := range groups {
+		all = union(all, g)
+	}
+	return all
+}
+
+// distinct is how many different hashes the builds gave an artifact.
+func (c *checker) distinct(path string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[string]bool{}
+	for _, obs := range c.memo {
+		for _, o := range obs {
+			seen[hashOf(o, path)] = true
+		}
+	}
+	return len(seen)
 }
 
 // builtSince reports whether a set was built after the first n builds.
@@ -565,7 +661,16 @@ func groupName(g []string) string {
 
 // setKey identifies a perturbation set regardless of order.
 func setKey(set []string) string {
-	s := slices.Clone(set)
-	slices.Sort(s)
+	switch len(set) {
+	case 0:
+		return ""
+	case 1:
+		return set[0]
+	}
+	s := set
+	if !slices.IsSorted(set) {
+		s = slices.Clone(set)
+		slices.Sort(s)
+	}
 	return strings.Join(s, ",")
 }
