@@ -309,3 +309,23 @@ func TestCheckSharedMechanism(t *testing.T) {
 	}
 	t.Logf("%v in %d builds: %s", a.Culprits, rep.Builds, a.Mechanism)
 }
+
+// A looser bound buys fewer builds for a culprit no evidence names; fewer
+// factors to vary, too.
+func TestCheckBoundBuilds(t *testing.T) {
+	for _, tc := range []struct {
+		bound  float64
+		vary   []string
+		builds int
+	}{
+		{DefaultBound, nil, 15},
+		{0.01, nil, 12},
+		{DefaultBound, []string{"time", "umask", "locale"}, 13},
+	} {
+		rep := fakeCheck(t, fake{m: sensitive("umask"), bound: tc.bound, vary: tc.vary})
+		if !slices.Equal(rep.Culprits, []string{"umask"}) || rep.Builds > tc.builds {
+			t.Errorf("bound %g, vary %v: culprits %v in %d builds, want umask in at most %d", tc.bound, tc.vary, rep.Culprits, rep.Builds, tc.builds)
+		}
+		t.Logf("bound %g, vary %v: %d builds", tc.bound, tc.vary, rep.Builds)
+	}
+}
