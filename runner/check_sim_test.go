@@ -67,7 +67,9 @@ func TestCheckSimulation(t *testing.T) {
 		return out
 	}
 	scenarios := []scenario{
-		{name: "one of two at random", runs: simRuns(t, 10000), random: true, minRight: 0.99,
+		// The bound's own scenario always runs in full: fewer runs could
+		// not tell a rate of 1 in 1000 from 2.
+		{name: "one of two at random", runs: 10000, random: true, minRight: 0.99,
 			check: func(seed uint64) (fake, []string) { return fake{m: random(seed, 2)}, nil }},
 		{name: "one of three at random", runs: simRuns(t, 500), random: true, minRight: 0.99,
 			check: func(seed uint64) (fake, []string) { return fake{m: random(seed, 3)}, nil }},
@@ -191,13 +193,19 @@ func TestCheckSimulation(t *testing.T) {
 				}
 			}
 			t.Log(r)
-			if !sc.mixed && r.wrong > 0 || float64(r.wrong) > DefaultBound*float64(r.runs) {
+			// Scenarios of fewer runs measure too little to hold the rate
+			// to the bound itself: they may reach twice it, or 3 runs.
+			limit := DefaultBound * float64(r.runs)
+			if r.runs < 10000 {
+				limit = max(2*limit, 3)
+			}
+			if !sc.mixed && r.wrong > 0 || float64(r.wrong) > limit {
 				t.Errorf("blamed the wrong factors in %d of %d runs", r.wrong, r.runs)
 			}
-			if sc.random && float64(r.blamed) > DefaultBound*float64(r.runs) {
+			if sc.random && float64(r.blamed) > limit {
 				t.Errorf("blamed a factor in %d of %d runs: over the bound %g", r.blamed, r.runs, DefaultBound)
 			}
-			if sc.random && float64(r.reproducible) > DefaultBound*float64(r.runs) {
+			if sc.random && float64(r.reproducible) > limit {
 				t.Errorf("called reproducible in %d of %d runs: over the bound %g", r.reproducible, r.runs, DefaultBound)
 			}
 			if float64(r.right) < sc.minRight*float64(r.runs) {
