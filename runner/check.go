@@ -126,11 +126,15 @@ type ArtifactReport struct {
 	NondeterministicChance float64 `json:"nondeterministic_chance"`
 	Nondeterministic       bool    `json:"nondeterministic"`
 	// Observations are the artifact's hashes in each set of factors built.
-	Observations  []Observation `json:"observations"`
-	Path          string        `json:"path"`
-	Reproducible  bool          `json:"reproducible"`
-	Undecided     bool          `json:"undecided,omitempty"`
-	VariantSHA256 string        `json:"variant_sha256"`
+	Observations []Observation `json:"observations"`
+	Path         string        `json:"path"`
+	// RandomUnder are the culprits under which the artifact differs in
+	// every build (it holds something they make random, such as an address
+	// under aslr); the verdict rests on the builds without them.
+	RandomUnder   []string `json:"random_under,omitempty"`
+	Reproducible  bool     `json:"reproducible"`
+	Undecided     bool     `json:"undecided,omitempty"`
+	VariantSHA256 string   `json:"variant_sha256"`
 
 	// Localization is where the compared builds' cargo units first differ
 	// (for a nondeterministic artifact, two builds in one environment; for
@@ -567,6 +571,10 @@ func (c *checker) artifactReport(ctx context.Context, st *verdict, control, vari
 		ar.CulpritSHA256[name] = hashOf(o, path)
 	}
 	slices.Sort(ar.Culprits)
+	for _, g := range st.random {
+		ar.RandomUnder = append(ar.RandomUnder, groupName(g))
+	}
+	slices.Sort(ar.RandomUnder)
 	ar.Mechanism = c.mechanism(st)
 	// The evidence shown is the diff of the control against the first
 	// culprit's own build when it differs, else against the full variant.

@@ -27,10 +27,12 @@ import (
 // most the bound, however the search adapted its builds. check_sim_test.go
 // measures it.
 //
-// The priors: one single-factor culprit among N weighs 0.94/N; two
-// single-factor culprits 0.03/C(N,2); one interaction of s factors
-// 0.02·2^-(s-1)/C(N,s); any other list of r groups 0.01·2^-(r-1)·r!·Π
-// 2^-s/C(N,s). They sum to at most 1. Groups whose factor the diff evidence
+// The priors: one single-factor culprit among N weighs 0.92/N; two
+// single-factor culprits 0.025/C(N,2); one interaction of s factors
+// 0.015·2^-(s-1)/C(N,s); any other list of r groups 0.01·2^-(r-1)·r!·Π
+// 2^-s/C(N,s); each times 0.9 when every class of builds has its own hash.
+// The same lists with a group that makes the artifact random (randomPrior)
+// take 2% more. They sum to at most 1. Groups whose factor the diff evidence
 // names (its perturbed value is in the differing bytes) are taken as proven
 // and weigh 1: a nondeterministic artifact does not print a hostname it never
 // saw. A reproducible verdict is a separate test with prior 1: n equal builds
@@ -104,11 +106,11 @@ func prior(groups [][]string, n int) float64 {
 	case r == 0:
 		return 1
 	case r == 1 && sizes[0] == 1:
-		return 0.94 / float64(n)
+		return 0.92 / float64(n)
 	case r == 1:
-		return 0.02 * math.Pow(2, -float64(sizes[0]-1)) / binomial(n, sizes[0])
+		return 0.015 * math.Pow(2, -float64(sizes[0]-1)) / binomial(n, sizes[0])
 	case r == 2 && sizes[1] == 1:
-		return 0.03 / binomial(n, 2)
+		return 0.025 / binomial(n, 2)
 	}
 	p := 0.01 * math.Pow(2, -float64(r-1))
 	for i, s := range sizes {
@@ -116,6 +118,12 @@ func prior(groups [][]string, n int) float64 {
 	}
 	return p
 }
+
+// randomPrior is the share of the prior for hypotheses in which a culprit
+// makes the artifact random (new bytes in every build with it perturbed, as an
+// address under aslr): a list of groups with one marked random weighs
+// randomPrior/(1-randomPrior) times the same list without.
+const randomPrior = 0.02
 
 // sharing weighs how the groups' classes (the sets of groups a build holds)
 // map to hashes: usually each class has its own hash (0.9); otherwise one of

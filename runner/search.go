@@ -24,8 +24,12 @@ type verdict struct {
 	evidenceBuilt bool
 	groups        [][]string
 	formed        int // builds made when groups last changed
-	kind          verdictKind
-	chance        float64 // the chance that a nondeterministic artifact showed the builds seen
+	// random are the groups under which the artifact differs in every
+	// build (it holds something they make random, such as an address
+	// under aslr): builds that hold one are not compared.
+	random [][]string
+	kind   verdictKind
+	chance float64 // the chance that a nondeterministic artifact showed the builds seen
 }
 
 type verdictKind int
@@ -68,11 +72,11 @@ func (c *checker) decide(ctx context.Context, st *verdict) error {
 	}
 	for range 4 * (len(vary) + 8) {
 		st.kind = verdictUndecided
-		if c.selfDisagrees(st.path) {
+		if c.nondeterministic(st) {
 			st.kind = verdictNondeterministic
 			return nil
 		}
-		cs, err := c.conflicts(ctx, st.path, st.groups)
+		cs, err := c.conflicts(ctx, st)
 		if err != nil {
 			return err
 		}
@@ -82,15 +86,16 @@ func (c *checker) decide(ctx context.Context, st *verdict) error {
 			// made since, or a group the evidence names (when the
 			// build holds no other factor it names), that
 			// disagrees was a prediction that failed; so is a
-			// pattern with more distinct hashes than the groups found,
-			// the factors the evidence names and one more could give.
+			// pattern with more distinct hashes than twice the groups
+			// found (not counting those on top of another), the
+			// factors the evidence names and one more.
 			// A failed prediction is nondeterminism or a culprit
 			// missing: both sets are built again to tell which.
 			predicted := func(x conflict) bool {
 				return c.builtSince(x.set, st.formed) || c.builtSince(x.canon, st.formed) ||
 					(len(x.canon) > 0 && len(without(x.canon, st.evidence)) == 0 &&
 						len(without(without(st.evidence, flat(st.groups)), without(st.evidence, x.set))) == 0) ||
-					c.distinct(st.path) > 1<<(len(st.groups)+1+len(without(st.evidence, flat(st.groups))))
+					c.distinct(st.path) > 2*(minimal(st.groups)+1+len(without(st.evidence, flat(st.groups))))
 			}
 			x := cs[0]
 			if i := slices.IndexFunc(cs, predicted); i >= 0 {
@@ -141,7 +146,7 @@ func (c *checker) decide(ctx context.Context, st *verdict) error {
 			}
 			return nil
 		}
-		if err := c.parallel(ctx, c.confirmations(st.groups, min(need, c.opts.Jobs))); err != nil {
+		if err := c.parallel(ctx, c.confirmations(st, min(need, c.opts.Jobs))); err != nil {
 			return err
 		}
 	}
@@ -151,7 +156,7 @@ func (c *checker) decide(ctx context.Context, st *verdict) error {
 // settle re-reads a verdict against every build made, including those made
 // for other artifacts after it was reached, without building.
 func (c *checker) settle(st *verdict) {
-	if c.selfDisagrees(st.path) {
+	if c.nondeterministic(st) {
 		st.kind = verdictNondeterministic
 		return
 	}
@@ -160,12 +165,12 @@ func (c *checker) settle(st *verdict) {
 	}
 	if st.kind == verdictUndecided {
 		st.chance = 1
-		if !c.unexplained(st.path, st.groups) {
+		if !c.unexplained(st) {
 			st.chance, _ = c.chance(st)
 		}
 		return
 	}
-	if c.unexplained(st.path, st.groups) {
+	if c.unexplained(st) {
 		st.kind = verdictUndecided
 		return
 	}
@@ -283,17 +288,109 @@ func (c *checker) snapshot() [][]*observation {
 	return out
 }
 
-// selfDisagrees reports whether two builds of the same set gave the artifact
-// different bytes: it is then nondeterministic, whatever else was seen.
-func (c *checker) selfDisagrees(path string) bool {
+// nondeterministic reports whether two builds of the same set gave the
+// artifact different bytes: it is then nondeterministic, whatever else was
+// seen, unless every set that disagreed holds one group found. That group then
+// makes the artifact differ in every build (it is marked random), and the
+// verdict rests on the builds without it.
+func (c *checker) nondeterministic(st *verdict) bool {
+	var sets [][]string
 	for _, obs := range c.snapshot() {
 		if len(obs) < 2 {
 			continue
 		}
 		for _, o := range obs[1:] {
-			if hashOf(o, path) != hashOf(obs[0], path) {
+			if hashOf(o, st.path) != hashOf(obs[0], st.path) {
+				sets = append(sets, obs[0].set)
+				break
+			}
+		}
+	}
+	if len(sets) == 0 {
+		return false
+	}
+	for _, g := range slices.Clone(st.groups) {
+		if !slices.ContainsFunc(st.groups, func(x []string) bool { return setKey(x) == setKey(g) }) {
+			continue // removed as a superset of a random group
+		}
+		all := true
+		for _, s := range sets {
+			all = all && len(without(g, s)) == 0
+		}
+		if all && !slices.ContainsFunc(st.random, func(x []string) bool { return setKey(x) == setKey(g) }) {
+			st.random = append(st.random, g)
+			// Groups found on top of it were its randomness.
+			st.groups = slices.DeleteFunc(st.groups, func(x []string) bool {
+				return len(x) > len(g) && len(without(g, x)) == 0
+			})
+		}
+	}
+	if slices.ContainsFunc(sets, func(s []string) bool { return !c.skipped(st, s) }) {
+		// No group found covers them: a factor every disagreeing set
+		// holds, whose builds all gave new bytes, may (aslr before the
+		// search isolated it).
+		common := slices.Clone(sets[0])
+		for _, s := range sets[1:] {
+			common = slices.DeleteFunc(common, func(f string) bool { return !slices.Contains(s, f) })
+		}
+		for _, f := range c.ordered(common) {
+			if c.freshUnder(st.path, f) {
+				g := []string{f}
+				st.groups = append(slices.DeleteFunc(st.groups, func(x []string) bool { return slices.Contains(x, f) }), g)
+				st.random = append(st.random, g)
+				st.formed = c.count()
+				break
+			}
+		}
+	}
+	for _, s := range sets {
+		if !c.skipped(st, s) {
+			return true
+		}
+	}
+	// Random means new bytes every time: builds holding a random group
+	// must differ from each other and from the control, or the artifact
+	// is merely nondeterministic.
+	seen := map[string]bool{hashOf(c.first(nil), st.path): true}
+	for _, obs := range c.snapshot() {
+		for _, o := range obs {
+			if !c.skipped(st, o.set) {
+				continue
+			}
+			h := hashOf(o, st.path)
+			if seen[h] {
 				return true
 			}
+			seen[h] = true
+		}
+	}
+	return false
+}
+
+// freshUnder reports whether every build holding f gave bytes no other build
+// gave.
+func (c *checker) freshUnder(path, f string) bool {
+	count := map[string]int{}
+	for _, obs := range c.snapshot() {
+		for _, o := range obs {
+			count[hashOf(o, path)]++
+		}
+	}
+	for _, obs := range c.snapshot() {
+		for _, o := range obs {
+			if slices.Contains(o.set, f) && count[hashOf(o, path)] > 1 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// skipped reports whether a set holds a random group.
+func (c *checker) skipped(st *verdict, set []string) bool {
+	for _, g := range st.random {
+		if len(without(g, set)) == 0 {
+			return true
 		}
 	}
 	return false
@@ -301,11 +398,15 @@ func (c *checker) selfDisagrees(path string) bool {
 
 // unexplained reports whether some class of builds (same groups held) shows
 // more than one hash, without building.
-func (c *checker) unexplained(path string, groups [][]string) bool {
+func (c *checker) unexplained(st *verdict) bool {
+	path, groups := st.path, st.groups
 	seen := map[string]string{"": hashOf(c.first(nil), path)}
 	gk := groupsKey(groups)
 	for _, obs := range c.snapshot() {
 		for _, o := range obs {
+			if c.skipped(st, o.set) {
+				continue
+			}
 			k := classKey(o, groups, gk)
 			h := hashOf(o, path)
 			if prev, ok := seen[k]; ok && prev != h {
@@ -324,8 +425,9 @@ type conflict struct{ set, canon []string }
 // conflicts finds, per class of builds (same groups held) with more than one
 // hash, the smallest set whose build differs from the class's own (built if
 // it was not).
-func (c *checker) conflicts(ctx context.Context, path string, groups [][]string) ([]conflict, error) {
-	if !c.unexplained(path, groups) {
+func (c *checker) conflicts(ctx context.Context, st *verdict) ([]conflict, error) {
+	path, groups := st.path, st.groups
+	if !c.unexplained(st) {
 		return nil, nil
 	}
 	type cls struct {
@@ -336,6 +438,9 @@ func (c *checker) conflicts(ctx context.Context, path string, groups [][]string)
 	classes := map[string]*cls{}
 	for _, obs := range c.snapshot() {
 		for _, o := range obs {
+			if c.skipped(st, o.set) {
+				continue
+			}
 			u := c.ordered(class(o.set, groups))
 			k := setKey(u)
 			if classes[k] == nil {
@@ -404,6 +509,9 @@ func (c *checker) chance(st *verdict) (float64, int) {
 	shared := false
 	for _, obs := range c.snapshot() {
 		for _, o := range obs {
+			if c.skipped(st, o.set) {
+				continue
+			}
 			h := hashOf(o, st.path)
 			bk := setKey(class(o.set, backed))
 			if within[bk] == nil {
@@ -423,6 +531,9 @@ func (c *checker) chance(st *verdict) (float64, int) {
 		}
 	}
 	p := prior(unbacked, len(c.opts.Vary)) * sharing(len(st.groups), !shared)
+	if len(st.random) > 0 {
+		p *= randomPrior / (1 - randomPrior)
+	}
 	if p == 0 {
 		return 1, 1
 	}
@@ -456,8 +567,8 @@ func (c *checker) chance(st *verdict) (float64, int) {
 // confirmations are the next n builds that test a hypothesis: the sets of its
 // classes built least so far (everything but the groups, each group alone,
 // the full variant, the control).
-func (c *checker) confirmations(groups [][]string, n int) [][]string {
-	vary := c.opts.Vary
+func (c *checker) confirmations(st *verdict, n int) [][]string {
+	vary, groups := c.opts.Vary, st.groups
 	var all []string
 	for _, g := range groups {
 		all = union(all, g)
@@ -470,6 +581,8 @@ func (c *checker) confirmations(groups [][]string, n int) [][]string {
 		sets = append(sets, groups...)
 	}
 	sets = append(sets, vary, nil)
+	// Builds holding a group that makes the artifact random tell nothing.
+	sets = slices.DeleteFunc(sets, func(s []string) bool { return c.skipped(st, s) })
 	counts := make([]int, len(sets))
 	for i, s := range sets {
 		counts[i] = c.built(s)
@@ -486,6 +599,19 @@ func (c *checker) confirmations(groups [][]string, n int) [][]string {
 		counts[best]++
 	}
 	return out
+}
+
+// minimal counts the groups that hold no other group.
+func minimal(groups [][]string) int {
+	n := 0
+	for _, g := range groups {
+		if !slices.ContainsFunc(groups, func(x []string) bool {
+			return len(x) < len(g) && len(without(x, g)) == 0
+		}) {
+			n++
+		}
+	}
+	return n
 }
 
 // flat is the union of groups.
