@@ -67,6 +67,23 @@ func (c *checker) decide(ctx context.Context, st *verdict) error {
 			return err
 		}
 	}
+	if len(st.evidence) == 0 && !st.evidenceBuilt && len(vary) > 1 &&
+		hashOf(c.first(vary), st.path) != hashOf(c.first(nil), st.path) {
+		// No evidence: the control again, which the verdict needs as
+		// an agreeing build anyway and which shows an artifact that is
+		// new in every build at once, beside the search's first step.
+		st.evidenceBuilt = true
+		first, _ := halves(c.ordered(vary))
+		sets := [][]string{nil}
+		if c.built(first) == 0 {
+			sets = append(sets, first)
+		}
+		if c.built(nil) < 2 {
+			if err := c.parallel(ctx, sets); err != nil {
+				return err
+			}
+		}
+	}
 	if st.formed == 0 {
 		st.formed = c.count()
 	}
