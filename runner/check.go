@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,12 +27,15 @@ type CheckOptions struct {
 	Seed uint64
 	// Jobs is how many builds may run at once (at least 1).
 	Jobs int
-	// Repeats is how many extra builds confirm a verdict that no evidence backs
-	// (reproducible, or a culprit whose perturbed value does not appear in the
-	// differing bytes). Each repeat halves the chance that an artifact whose
-	// output is one of two at random escapes as reproducible or gets a factor
-	// blamed.
-	Repeats int
+	// Bound is the largest chance, accepted for a verdict, that an artifact
+	// whose output is one of two at random in every build showed the hashes
+	// the check saw (check_stats.go); zero means DefaultBound. The check
+	// stops as soon as its verdict meets it.
+	Bound float64
+	// MaxBuilds caps the builds of a check (zero: no cap). A check that
+	// reaches it reports what is known: verdicts that met the bound, and the
+	// others undecided with their hypothesis so far.
+	MaxBuilds int
 	// Progress receives one line per build; nil discards them.
 	Progress io.Writer
 	// Evidence bounds the evidence text per artifact (lines).
@@ -48,24 +52,35 @@ type CheckOptions struct {
 	Timings bool
 }
 
-// DefaultRepeats is the default of CheckOptions.Repeats.
-const DefaultRepeats = 9
+// DefaultBound is the default of CheckOptions.Bound: about one in a thousand,
+// the chance that ten builds of an artifact that is one of two at random all
+// agree with the verdict.
+const DefaultBound = 0.001
 
 // A CheckReport is the result of a check, written by --json.
 type CheckReport struct {
-	Artifacts     []ArtifactReport  `json:"artifacts"`
+	Artifacts []ArtifactReport `json:"artifacts"`
+	// Bound is the largest chance a verdict accepted that a nondeterministic
+	// artifact produced the hashes seen (CheckOptions.Bound).
+	Bound         float64           `json:"bound"`
 	BuildFailures map[string]string `json:"build_failures,omitempty"`
-	Builds        int               `json:"builds"`
-	Culprits      []string          `json:"culprits"`
+	// Builds counts every build the check made; Repeats those of a set of
+	// factors already built.
+	Builds   int      `json:"builds"`
+	Culprits []string `json:"culprits"`
 	// Dependencies are the crates the fetch phase gave the builds (sorted).
 	Dependencies     []Dependency       `json:"dependencies"`
 	Factors          map[string]Values  `json:"factors"`
 	Image            string             `json:"image"`
+	MaxBuilds        int                `json:"max_builds,omitempty"`
 	Nondeterministic bool               `json:"nondeterministic"`
 	Repeats          int                `json:"repeats"`
 	Reproducible     bool               `json:"reproducible"`
 	Seed             uint64             `json:"seed"`
 	Timings          map[string]float64 `json:"timings_seconds,omitempty"`
+	// Undecided says that --max-builds stopped the check before every
+	// artifact had a verdict.
+	Undecided bool `json:"undecided,omitempty"`
 
 	// Intermediates says what was kept to localize differences (jsonout
 	// sorts the keys).
@@ -90,16 +105,41 @@ type Values struct {
 type ArtifactReport struct {
 	ControlSHA256 string   `json:"control_sha256"`
 	Culprits      []string `json:"culprits"`
+	// CulpritSHA256 is, per culprit, the artifact's hash in the build with
+	// that culprit alone perturbed.
+	CulpritSHA256 map[string]string `json:"culprit_sha256,omitempty"`
 	// Evidence is the structural diff between the control and the culprit's
-	// variant (or the full variant), bounded.
-	Evidence string `json:"evidence,omitempty"`
+	// variant (or the full variant), bounded; EvidenceSHA256 is the hash of
+	// the artifact it was taken from, EvidenceSet that build's perturbed
+	// factors.
+	Evidence       string   `json:"evidence,omitempty"`
+	EvidenceSHA256 string   `json:"evidence_sha256,omitempty"`
+	EvidenceSet    []string `json:"evidence_set,omitempty"`
 	// EvidenceFactors are the factors whose perturbed values appear in the
 	// differing bytes.
-	EvidenceFactors  []string `json:"evidence_factors"`
-	Nondeterministic bool     `json:"nondeterministic"`
-	Path             string   `json:"path"`
-	Reproducible     bool     `json:"reproducible"`
-	VariantSHA256    string   `json:"variant_sha256"`
+	EvidenceFactors []string `json:"evidence_factors"`
+	// Hypothesis is the culprit groups the builds pointed at when the check
+	// stopped undecided.
+	Hypothesis []string `json:"hypothesis,omitempty"`
+	// Mechanism says what several culprits have in common when it explains
+	// them better than a list of unrelated factors.
+	Mechanism string `json:"mechanism,omitempty"`
+	// NondeterministicChance is the chance, weighed by the verdicts the
+	// search could have reached, that an artifact whose output is one of
+	// two at random showed the hashes seen (0 when evidence names every
+	// culprit; not given for a nondeterministic artifact).
+	NondeterministicChance float64 `json:"nondeterministic_chance"`
+	Nondeterministic       bool    `json:"nondeterministic"`
+	// Observations are the artifact's hashes in each set of factors built.
+	Observations []Observation `json:"observations"`
+	Path         string        `json:"path"`
+	// RandomUnder are the culprits under which the artifact differs in
+	// every build (it holds something they make random, such as an address
+	// under aslr); the verdict rests on the builds without them.
+	RandomUnder   []string `json:"random_under,omitempty"`
+	Reproducible  bool     `json:"reproducible"`
+	Undecided     bool     `json:"undecided,omitempty"`
+	VariantSHA256 string   `json:"variant_sha256"`
 
 	// Localization is where the compared builds' cargo units first differ
 	// (for a nondeterministic artifact, two builds in one environment; for
@@ -116,15 +156,18 @@ type ArtifactReport struct {
 
 // observation is what one build of a check produced.
 type observation struct {
-	set    []string
-	hashes map[string]string // artifact path → sha256, or "failed: …"
-	files  map[string]string // artifact path → kept copy
-	failed string
+	set []string
+	n   int // the build's number in the check
+	// class is the key of the groups of hypothesis classFor the set holds
+	// (search.go's classKey), kept because it is asked for again and again.
+	class, classFor string
+	hashes          map[string]string // artifact path → sha256, or "failed: …"
+	files           map[string]string // artifact path → kept copy
+	failed          string
 	// inter are the build's cargo units, kept; interErr why not.
 	inter    *Intermediates
 	interErr error
-	// n numbers the build, worker ran it (workers.go), in took.
-	n      int
+	// worker ran the build (workers.go), in took.
 	worker string
 	took   time.Duration
 }
@@ -149,6 +192,15 @@ func (r *Runner) Check(ctx context.Context, p *Plan, opts CheckOptions, keep str
 	}
 	if opts.EvidenceLines == 0 {
 		opts.EvidenceLines = 40
+	}
+	if opts.Bound == 0 {
+		opts.Bound = DefaultBound
+	}
+	if !(opts.Bound > 0 && opts.Bound < 1) {
+		return nil, fmt.Errorf("%w: the bound %g is not a chance between 0 and 1 (the default is %g)", ErrConfig, opts.Bound, DefaultBound)
+	}
+	if opts.MaxBuilds < 0 || opts.MaxBuilds == 1 {
+		return nil, fmt.Errorf("%w: a check needs at least 2 builds (the control and the variant), not a cap of %d", ErrConfig, opts.MaxBuilds)
 	}
 	store, err := os.MkdirTemp(r.WorkDir, "check-")
 	if err != nil {
@@ -184,7 +236,12 @@ func (r *Runner) Check(ctx context.Context, p *Plan, opts CheckOptions, keep str
 }
 
 func newChecker(r *Runner, p *Plan, opts CheckOptions, store string) *checker {
+	if opts.Bound == 0 {
+		opts.Bound = DefaultBound
+	}
 	c := &checker{r: r, p: p, opts: opts, store: store, memo: map[string][]*observation{}}
+	opts.Jobs = max(opts.Jobs, 1)
+	c.opts.Jobs = opts.Jobs
 	c.sem = make(chan struct{}, opts.Jobs)
 	c.make = c.sandboxBuild
 	c.diff = c.diffFiles
@@ -205,6 +262,10 @@ type checker struct {
 
 	mu     sync.Mutex
 	memo   map[string][]*observation // setKey → observations, in order
+	stored int                       // observations in memo
+	// snap is memo's sets in a stable order, as of snapAt observations.
+	snap   [][]*observation
+	snapAt int
 	builds int
 	groups map[string]*observation // culprit group name → its build, for keep
 
@@ -213,9 +274,6 @@ type checker struct {
 	interBytes  int64
 	interTime   time.Duration // spent reading and keeping intermediates
 
-	// The repeats that confirm reproducible artifacts are shared by all.
-	reproOnce sync.Once
-	reproErr  error
 }
 
 // build runs one build with set perturbed and records what it produced.
@@ -223,6 +281,10 @@ func (c *checker) build(ctx context.Context, set []string) (*observation, error)
 	c.sem <- struct{}{}
 	defer func() { <-c.sem }()
 	c.mu.Lock()
+	if c.opts.MaxBuilds > 0 && c.builds >= c.opts.MaxBuilds {
+		c.mu.Unlock()
+		return nil, errMaxBuilds
+	}
 	c.builds++
 	n := c.builds
 	c.mu.Unlock()
@@ -246,6 +308,7 @@ func (c *checker) build(ctx context.Context, set []string) (*observation, error)
 	c.mu.Lock()
 	k := setKey(set)
 	c.memo[k] = append(c.memo[k], obs)
+	c.stored++
 	c.mu.Unlock()
 	return obs, nil
 }
@@ -331,6 +394,10 @@ func (c *checker) get(ctx context.Context, set []string) (*observation, error) {
 
 // parallel builds every set at once (up to Jobs) and waits for all.
 func (c *checker) parallel(ctx context.Context, sets [][]string) error {
+	if len(sets) == 1 {
+		_, err := c.build(ctx, sets[0])
+		return err
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
@@ -341,7 +408,11 @@ func (c *checker) parallel(ctx context.Context, sets [][]string) error {
 			defer wg.Done()
 			if _, err := c.build(ctx, s); err != nil {
 				errs[i] = err
-				cancel(err)
+				// The cap stops new builds only: the batch's running
+				// builds are evidence.
+				if !errors.Is(err, errMaxBuilds) {
+					cancel(err)
+				}
 			}
 		}()
 	}
@@ -354,17 +425,30 @@ func (c *checker) parallel(ctx context.Context, sets [][]string) error {
 	return errors.Join(errs...)
 }
 
+// An Observation is what the builds of one set of factors gave an artifact.
+type Observation struct {
+	// Set is the perturbed factors, in factor order; empty for the control.
+	Set    []string `json:"set"`
+	Builds int      `json:"builds"`
+	// SHA256 lists, sorted, the distinct hashes seen (a failed build as
+	// "failed: …"); two of them mean the artifact is nondeterministic.
+	SHA256 []string `json:"sha256"`
+}
+
+// errMaxBuilds stops a check at CheckOptions.MaxBuilds.
+var errMaxBuilds = errors.New("the check reached its build cap")
+
 func (c *checker) run(ctx context.Context) (*CheckReport, error) {
 	vary := c.opts.Vary
-	// The control, its repeat and the full variant are independent.
-	if err := c.parallel(ctx, [][]string{nil, nil, vary}); err != nil {
+	// The control and the full variant are independent.
+	if err := c.parallel(ctx, [][]string{nil, vary}); err != nil {
 		return nil, err
 	}
 	control := c.memo[""][0]
 	variant := c.memo[setKey(vary)][0]
 	rep := &CheckReport{
 		Factors: map[string]Values{}, Image: c.p.Image.Digest.String(),
-		Seed: c.opts.Seed, Repeats: c.opts.Repeats, Culprits: []string{},
+		Seed: c.opts.Seed, Culprits: []string{}, Bound: c.opts.Bound, MaxBuilds: c.opts.MaxBuilds,
 		Dependencies: c.p.Dependencies,
 	}
 	if rep.Dependencies == nil {
@@ -381,24 +465,52 @@ func (c *checker) run(ctx context.Context) (*CheckReport, error) {
 	}
 	slices.Sort(paths)
 	c.groups = map[string]*observation{}
-	for _, path := range paths {
-		ar, err := c.artifact(ctx, path, control, variant, vs)
+	states := make([]*verdict, len(paths))
+	for i, path := range paths {
+		st := &verdict{path: path}
+		if hashOf(variant, path) != hashOf(control, path) {
+			// Evidence first: which perturbed values appear in the
+			// differing bytes.
+			ev, text, err := c.evidence(ctx, path, control, variant, vs)
+			if err != nil {
+				return nil, err
+			}
+			st.evidence, st.text = ev, text
+		}
+		states[i] = st
+	}
+	// Every build observes every artifact: deciding one may add builds
+	// that another's verdict must still agree with, so decide until a pass
+	// adds none.
+	capped := false
+	for pass := 0; pass < 4 && !capped; pass++ {
+		before := c.count()
+		for _, st := range states {
+			err := c.decide(ctx, st)
+			if errors.Is(err, errMaxBuilds) {
+				capped = true
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		if c.count() == before {
+			break
+		}
+	}
+	rep.Reproducible = true
+	for _, st := range states {
+		c.settle(st)
+		ar, err := c.artifactReport(ctx, st, control, variant)
 		if err != nil {
 			return nil, err
 		}
 		rep.Artifacts = append(rep.Artifacts, ar)
-	}
-	// Verdicts are final only now: later builds may have shown an artifact
-	// to disagree with itself.
-	rep.Reproducible = true
-	for i := range rep.Artifacts {
-		a := &rep.Artifacts[i]
-		if c.inconsistent(a.Path) {
-			a.Nondeterministic, a.Reproducible, a.Culprits = true, false, []string{}
-		}
-		rep.Reproducible = rep.Reproducible && a.Reproducible
-		rep.Nondeterministic = rep.Nondeterministic || a.Nondeterministic
-		for _, g := range a.Culprits {
+		rep.Reproducible = rep.Reproducible && ar.Reproducible
+		rep.Nondeterministic = rep.Nondeterministic || ar.Nondeterministic
+		rep.Undecided = rep.Undecided || ar.Undecided
+		for _, g := range ar.Culprits {
 			if !slices.Contains(rep.Culprits, g) {
 				rep.Culprits = append(rep.Culprits, g)
 			}
@@ -413,7 +525,12 @@ func (c *checker) run(ctx context.Context) (*CheckReport, error) {
 			rep.BuildFailures[g] = o.failed
 		}
 	}
+	c.mu.Lock()
 	rep.Builds = c.builds
+	for _, obs := range c.memo {
+		rep.Repeats += len(obs) - 1
+	}
+	c.mu.Unlock()
 	rep.Trials = c.trials()
 	c.workerReport(rep)
 	if err := c.localize(ctx, rep); err != nil {
@@ -422,160 +539,145 @@ func (c *checker) run(ctx context.Context) (*CheckReport, error) {
 	return rep, nil
 }
 
-// differs is the search's probe for one artifact.
-func (c *checker) differs(path, controlHash string) probe {
-	return func(ctx context.Context, set []string) (bool, string, error) {
-		o, err := c.get(ctx, set)
-		if err != nil {
-			return false, "", err
-		}
-		h := o.hashes[path]
-		if o.failed != "" {
-			h = "failed: " + o.failed
-		}
-		return h != controlHash, h, nil
-	}
-}
-
-// inconsistent reports whether two builds with the same settings disagreed
-// about whether an artifact matches the control: the artifact is then
-// nondeterministic, whatever else was seen.
-func (c *checker) inconsistent(path string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	controlHash := c.memo[""][0].hashes[path]
-	for _, obs := range c.memo {
-		for _, o := range obs[1:] {
-			if (o.hashes[path] != controlHash) != (obs[0].hashes[path] != controlHash) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// contradicts reports whether any build disagrees with the verdict that groups
-// are the culprits: a build differs from the control exactly when its set holds
-// a whole group.
-func (c *checker) contradicts(path string, groups [][]string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	controlHash := c.memo[""][0].hashes[path]
-	for _, obs := range c.memo {
-		for _, o := range obs {
-			predicted := false
-			for _, g := range groups {
-				if len(without(g, o.set)) == 0 {
-					predicted = true
-				}
-			}
-			got := o.failed != "" || o.hashes[path] != controlHash
-			if got != predicted {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func (c *checker) artifact(ctx context.Context, path string, control, variant *observation, vs policies.Settings) (ArtifactReport, error) {
+// artifactReport writes an artifact's verdict, with the hashes of the builds
+// its evidence came from.
+func (c *checker) artifactReport(ctx context.Context, st *verdict, control, variant *observation) (ArtifactReport, error) {
+	path := st.path
 	ar := ArtifactReport{
-		Path: path, ControlSHA256: control.hashes[path], VariantSHA256: variant.hashes[path],
-		Culprits: []string{}, EvidenceFactors: []string{},
+		Path: path, ControlSHA256: hashOf(control, path), VariantSHA256: hashOf(variant, path),
+		Culprits: []string{}, EvidenceFactors: st.evidence, Observations: c.observations(path),
+		Evidence: st.text, NondeterministicChance: st.chance,
 	}
-	vary := c.opts.Vary
-	differs := c.differs(path, control.hashes[path])
-	if c.inconsistent(path) {
-		ar.Nondeterministic = true
+	if ar.EvidenceFactors == nil {
+		ar.EvidenceFactors = []string{}
+	}
+	if st.text != "" {
+		ar.EvidenceSHA256, ar.EvidenceSet = ar.VariantSHA256, slices.Clone(c.opts.Vary)
+	}
+	switch st.kind {
+	case verdictReproducible:
+		ar.Reproducible = true
+		return ar, nil
+	case verdictNondeterministic:
+		ar.Nondeterministic, ar.NondeterministicChance = true, 0
+		return ar, nil
+	case verdictUndecided:
+		ar.Undecided = true
+		for _, g := range st.groups {
+			ar.Hypothesis = append(ar.Hypothesis, groupName(g))
+		}
+		slices.Sort(ar.Hypothesis)
 		return ar, nil
 	}
-	if ar.VariantSHA256 == ar.ControlSHA256 {
-		// Reproducible so far; repeats guard against a nondeterministic
-		// artifact that happened to come out the same every time.
-		c.reproOnce.Do(func() { c.reproErr = c.confirm(ctx, [][]string{nil, vary}) })
-		if c.reproErr != nil {
-			return ar, c.reproErr
-		}
-		ar.Reproducible = !c.inconsistent(path)
-		ar.Nondeterministic = !ar.Reproducible
-		return ar, nil
-	}
-	// Evidence first: which perturbed values appear in the differing bytes.
-	evidence, text, err := c.evidence(ctx, path, control, variant, vs)
-	if err != nil {
-		return ar, err
-	}
-	ar.EvidenceFactors = evidence
-	vh := variant.hashes[path]
-	if variant.failed != "" {
-		vh = "failed: " + variant.failed
-	}
-	groups, err := searchCulprits(ctx, vary, evidence, vh, differs)
-	if err != nil {
-		return ar, err
-	}
-	if c.inconsistent(path) {
-		ar.Nondeterministic = true
-		return ar, nil
-	}
-	// A culprit is blamed on evidence when its perturbed value is in the
-	// differing bytes; otherwise repeats of the builds that blame it must
-	// agree, or chance could be mistaken for a factor.
-	var proof [][]string
-	blamed := map[string]bool{}
-	for _, g := range groups {
-		blamed[groupName(g)] = true
-		if !(len(g) == 1 && slices.Contains(evidence, g[0])) {
-			proof = append(proof, g)
-		}
-	}
-	if len(proof) > 0 {
-		var all []string
-		for _, g := range groups {
-			all = union(all, g)
-		}
-		proof = append(proof, without(vary, all), nil)
-		if err := c.confirm(ctx, proof); err != nil {
-			return ar, err
-		}
-	}
-	if c.inconsistent(path) || len(groups) == 0 || c.contradicts(path, groups) {
-		ar.Nondeterministic = true
-		return ar, nil
-	}
-	for _, g := range groups {
+	ar.CulpritSHA256 = map[string]string{}
+	for _, g := range st.groups {
 		name := groupName(g)
 		ar.Culprits = append(ar.Culprits, name)
-		o, _ := c.get(ctx, g)
+		o := c.first(g)
 		c.mu.Lock()
 		c.groups[name] = o
 		c.mu.Unlock()
+		ar.CulpritSHA256[name] = hashOf(o, path)
 	}
 	slices.Sort(ar.Culprits)
+	for _, g := range st.random {
+		ar.RandomUnder = append(ar.RandomUnder, groupName(g))
+	}
+	slices.Sort(ar.RandomUnder)
+	ar.Mechanism = c.mechanism(st)
 	// The evidence shown is the diff of the control against the first
 	// culprit's own build when it differs, else against the full variant.
-	if len(groups) > 0 {
-		if o := c.groups[groupName(groups[0])]; o != nil && o.files[path] != "" {
-			gs := policies.Perturb(c.p.Base, groups[0], c.opts.Seed)
-			if _, t, err := c.evidence(ctx, path, control, o, gs); err == nil && t != "" {
-				text = t
-			}
+	if o := c.first(st.groups[0]); o != nil && o.failed == "" {
+		gs := policies.Perturb(c.p.Base, st.groups[0], c.opts.Seed)
+		if _, t, err := c.evidence(ctx, path, control, o, gs); err == nil && t != "" {
+			ar.Evidence, ar.EvidenceSHA256, ar.EvidenceSet = t, hashOf(o, path), slices.Clone(o.set)
+		} else if err != nil && ctx.Err() != nil {
+			return ar, err
 		}
 	}
-	ar.Evidence = text
 	return ar, nil
 }
 
-// confirm makes Repeats fresh builds, cycling through sets.
-func (c *checker) confirm(ctx context.Context, sets [][]string) error {
-	if c.opts.Repeats <= 0 {
-		return nil
+// mechanism names what several culprits share when the evidence names none
+// of them: each changes the size of the build's environment, which moves
+// the stack, so an artifact holding uninitialized stack memory or a printed
+// stack address differs under each.
+func (c *checker) mechanism(st *verdict) string {
+	if len(st.groups) < 2 {
+		return ""
 	}
-	todo := make([][]string, c.opts.Repeats)
-	for i := range todo {
-		todo[i] = sets[i%len(sets)]
+	size := func(env []string) int {
+		n := 0
+		for _, e := range env {
+			n += len(e) + 1
+		}
+		return n
 	}
-	return c.parallel(ctx, todo)
+	base := size(c.p.Base.Environ())
+	var names []string
+	for _, g := range st.groups {
+		if len(g) != 1 || slices.Contains(st.evidence, g[0]) {
+			return ""
+		}
+		if size(policies.Perturb(c.p.Base, g, c.opts.Seed).Environ()) == base {
+			return ""
+		}
+		names = append(names, g[0])
+	}
+	return fmt.Sprintf("one mechanism, not %d unrelated culprits: each of %s changes the size of the build's environment, which moves the process stack; the artifact likely holds uninitialized stack memory or a printed stack address (and no evidence names any of them)",
+		len(names), strings.Join(names, ", "))
+}
+
+// observations lists, per set of factors built, the artifact's hashes.
+func (c *checker) observations(path string) []Observation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []Observation
+	for _, obs := range c.memo {
+		o := Observation{Set: slices.Clone(obs[0].set), Builds: len(obs), SHA256: []string{}}
+		if o.Set == nil {
+			o.Set = []string{}
+		}
+		for _, b := range obs {
+			if h := hashOf(b, path); !slices.Contains(o.SHA256, h) {
+				o.SHA256 = append(o.SHA256, h)
+			}
+		}
+		slices.Sort(o.SHA256)
+		out = append(out, o)
+	}
+	slices.SortFunc(out, func(a, b Observation) int {
+		return cmp.Or(cmp.Compare(len(a.Set), len(b.Set)), strings.Compare(strings.Join(a.Set, ","), strings.Join(b.Set, ",")))
+	})
+	return out
+}
+
+// count is the number of builds made so far.
+func (c *checker) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.builds
+}
+
+// first returns the first build of a set, nil if there is none.
+func (c *checker) first(set []string) *observation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if obs := c.memo[setKey(set)]; len(obs) > 0 {
+		return obs[0]
+	}
+	return nil
+}
+
+// hashOf is an artifact's hash in a build: a failed build's is its failure.
+func hashOf(o *observation, path string) string {
+	if o.failed != "" {
+		return "failed: " + o.failed
+	}
+	if h, ok := o.hashes[path]; ok {
+		return h
+	}
+	return "missing"
 }
 
 // evidence diffs an artifact of two builds, labelling differences that hold

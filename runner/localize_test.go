@@ -190,7 +190,7 @@ func TestKeeperLinksOnce(t *testing.T) {
 func fakeLocalizedCheck(t *testing.T, vary []string, m func(set []string, n int) string) *CheckReport {
 	t.Helper()
 	p := &Plan{Base: policies.Normalized(policies.DefaultSourceDateEpoch)}
-	c := newChecker(&Runner{}, p, CheckOptions{Vary: vary, Seed: 1, Jobs: 1, Repeats: 2, EvidenceLines: 40}, t.TempDir())
+	c := newChecker(&Runner{}, p, CheckOptions{Vary: vary, Seed: 1, Jobs: 1, EvidenceLines: 40}, t.TempDir())
 	c.make = func(ctx context.Context, n int, set []string) (*observation, error) {
 		o := &Outcome{Dir: filepath.Join(t.TempDir(), "b")}
 		derive := m(set, n)

@@ -170,16 +170,18 @@ var checkTmpl = template.Must(template.New("check").Funcs(reportFuncs).Parse(`<!
 {{$r := .Rep}}
 <header><h1><span class="brand">reprobox</span> check</h1>
 <div class="meta"><span>project</span><b>{{.Project}}</b><span>image</span><b>{{$r.Image}}</b><span>seed</span><b>{{$r.Seed}}</b><span>builds</span><b>{{$r.Builds}} (repeats {{$r.Repeats}})</b></div>
-{{if $r.Reproducible}}<span class="chip ok">REPRODUCIBLE</span> every artifact is bit-identical under every perturbation
+{{if $r.Undecided}}<span class="chip warn">UNDECIDED</span> --max-builds {{$r.MaxBuilds}} reached before every artifact had a verdict
+{{else if $r.Reproducible}}<span class="chip ok">REPRODUCIBLE</span> every artifact is bit-identical under every perturbation
 {{else if $r.Culprits}}<span class="chip bad">NOT REPRODUCIBLE</span> culprits {{range $r.Culprits}}<span class="factor">{{.}}</span> {{end}}
 {{else}}<span class="chip warn">NOT REPRODUCIBLE</span> nondeterministic output{{end}}
 </header><main>
 <h2>Artifacts</h2>
 {{range $r.Artifacts}}<section class="card"><h3>{{.Path}}
-{{if .Reproducible}}<span class="chip ok">reproducible</span>{{else if .Nondeterministic}}<span class="chip warn">nondeterministic</span>{{else}}<span class="chip bad">not reproducible</span>{{range .Culprits}} <span class="factor">{{.}}</span>{{end}}{{end}}</h3>
+{{if .Reproducible}}<span class="chip ok">reproducible</span>{{else if .Undecided}}<span class="chip warn">undecided</span>{{range .Hypothesis}} <span class="factor">{{.}}?</span>{{end}}{{else if .Nondeterministic}}<span class="chip warn">nondeterministic</span>{{else}}<span class="chip bad">not reproducible</span>{{range .Culprits}} <span class="factor">{{.}}</span>{{end}}{{end}}</h3>
 <div class="meta"><span>control</span><b>{{.ControlSHA256}}</b><span>variant</span><b>{{.VariantSHA256}}</b>
 {{if .EvidenceFactors}}<span>found in bytes</span><b>{{join .EvidenceFactors ", "}}</b>{{end}}</div>
 {{if .Nondeterministic}}<p>It differs between builds in identical environments: no factor is blamed.</p>{{end}}
+{{if .Mechanism}}<p>{{.Mechanism}}</p>{{end}}
 {{if .Culprits}}<table><tr><th>culprit</th><th>factor</th><th>control value</th><th>variant value</th><th>build</th></tr>
 {{range $c := .Culprits}}{{range $f := split $c "+"}}{{$v := factorOf $r $f}}<tr><td class="mono">{{$c}}</td><td><span class="factor">{{$f}}</span></td><td class="mono">{{$v.Control}}</td><td class="mono">{{$v.Variant}}</td><td>{{index $r.BuildFailures $c}}</td></tr>{{end}}{{end}}
 </table>{{end}}

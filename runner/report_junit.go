@@ -95,6 +95,10 @@ func WriteCheckJUnit(w io.Writer, project string, rep *CheckReport) error {
 		switch {
 		case a.Reproducible:
 			c.SystemOut = "reproducible, sha256 " + a.ControlSHA256
+		case a.Undecided:
+			c.Failure = &junitFailure{Type: "undecided",
+				Message: fmt.Sprintf("%s: no verdict within --max-builds %d (builds so far point at %s)", a.Path, rep.MaxBuilds, strings.Join(a.Hypothesis, ", ")),
+				Text:    checkFailureText(rep, a)}
 		case a.Nondeterministic:
 			c.Failure = &junitFailure{Type: "nondeterministic",
 				Message: a.Path + " is nondeterministic: it differs between builds in identical environments",

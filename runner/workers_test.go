@@ -55,7 +55,7 @@ func TestWorkerFindings(t *testing.T) {
 // names the odd one.
 func TestCheckNamesOddWorker(t *testing.T) {
 	p := &Plan{Base: policies.Normalized(policies.DefaultSourceDateEpoch)}
-	opts := CheckOptions{Vary: []string{"time", "umask"}, Seed: 1, Jobs: 2, Repeats: 6}
+	opts := CheckOptions{Vary: []string{"time", "umask"}, Seed: 1, Jobs: 2}
 	c := newChecker(&Runner{}, p, opts, "")
 	var mu sync.Mutex
 	workers := []string{"a", "b", "odd"}

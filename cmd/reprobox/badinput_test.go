@@ -64,6 +64,10 @@ func TestBadInputExit2(t *testing.T) {
 		{"--jobs negative", okConfig, []string{"check", "--jobs", "-1"}, []string{"--jobs"}},
 		{"--seed invalid", okConfig, []string{"check", "--seed", "-1"}, []string{"--seed"}},
 		{"--vary unknown", okConfig, []string{"check", "--vary", "time,clock"}, []string{"clock"}},
+		{"--bound above 1", okConfig, []string{"check", "--bound", "2"}, []string{"--bound 2", "between 0 and 1"}},
+		{"--bound 0", okConfig, []string{"check", "--bound", "0"}, []string{"--bound 0"}},
+		{"--max-builds 1", okConfig, []string{"check", "--max-builds", "1"}, []string{"--max-builds 1", "at least 2 builds"}},
+		{"--max-builds negative", okConfig, []string{"check", "--max-builds", "-3"}, []string{"--max-builds"}},
 		{"--out empty", okConfig, []string{"build", "--out", ""}, []string{"--out is empty"}},
 		{"two project directories", okConfig, []string{"build", ".", "."}, []string{"at most one project directory"}},
 	} {

@@ -139,7 +139,7 @@ func TestFetchThenCheckOffline(t *testing.T) {
 	// build directory, as with cargo vendor, so the panic locations of their
 	// code name the build path (a check varying it names build_path as the
 	// culprit, with that evidence; see the README).
-	r = reprobox(t, dir, "check", "--vary", "all,-build_path", "--repeats", "1", "--data-dir", dataDir, "--out", out, "--json", js, "--jobs", "2")
+	r = reprobox(t, dir, "check", "--vary", "all,-build_path", "--bound", "0.25", "--data-dir", dataDir, "--out", out, "--json", js, "--jobs", "2")
 	if r.code != 0 {
 		t.Fatalf("check with the registry stopped: exit %d, want 0 (reproducible)\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
