@@ -2,6 +2,7 @@ package runner
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -82,12 +83,12 @@ func TestCheckSimulation(t *testing.T) {
 				c := pick(seed, 1)
 				return fake{m: sensitive(c...), evidence: c}, c
 			}},
-		{name: "one culprit among 15, no evidence", runs: n, budget: 15, minRight: 1,
+		{name: "one culprit among all, no evidence", runs: n, budget: len(policies.Factors), minRight: 1,
 			check: func(seed uint64) (fake, []string) {
 				c := pick(seed, 1)
 				return fake{m: sensitive(c...)}, c
 			}},
-		{name: "two culprits, no evidence", runs: simRuns(t, 300), budget: 15, minRight: 1,
+		{name: "two culprits, no evidence", runs: simRuns(t, 300), budget: len(policies.Factors), minRight: 1,
 			check: func(seed uint64) (fake, []string) {
 				c := pick(seed, 2)
 				return fake{m: sensitive(c...)}, c
@@ -117,7 +118,7 @@ func TestCheckSimulation(t *testing.T) {
 				m := func(set []string, k int) string { return sensitive(c...)(set, k) + r(set, k) }
 				return fake{m: m, evidence: c}, nil
 			}},
-		{name: "culprit with evidence, and one of two at random", runs: simRuns(t, 1000), mixed: true, minRight: 0.999,
+		{name: "culprit with evidence, and one of two at random", runs: simRuns(t, 1000), mixed: true, minRight: 0.997,
 			check: func(seed uint64) (fake, []string) {
 				c := pick(seed, 1)
 				r := random(seed, 2)
@@ -195,9 +196,14 @@ func TestCheckSimulation(t *testing.T) {
 			t.Log(r)
 			// Scenarios of fewer runs measure too little to hold the rate
 			// to the bound itself: they may reach twice it, or 3 runs.
-			limit := DefaultBound * float64(r.runs)
+			// At 10,000 runs, a rate exactly at the bound gives 10 blames
+			// on average, and more than 10 about four times in ten: the
+			// limit is three standard deviations above, which a rate of
+			// twice the bound passes only half the time.
+			mean := DefaultBound * float64(r.runs)
+			limit := mean + 3*math.Sqrt(mean)
 			if r.runs < 10000 {
-				limit = max(2*limit, 3)
+				limit = max(2*mean, 3)
 			}
 			if !sc.mixed && r.wrong > 0 || float64(r.wrong) > limit {
 				t.Errorf("blamed the wrong factors in %d of %d runs", r.wrong, r.runs)
