@@ -1,9 +1,8 @@
 package containerd
 
 import (
-	"crypto/sha256"
 	_ "embed"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +13,7 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/reprobox/reprobox/sandbox"
+	"github.com/reprobox/reprobox/sandbox/internal/cprog"
 	"golang.org/x/sys/unix"
 )
 
@@ -186,34 +186,9 @@ func (b *Backend) personalityHelper() (string, error) {
 }
 
 func buildHelper(dir string) (string, error) {
-	sum := sha256.Sum256(personalitySource)
-	out := filepath.Join(dir, "personality-"+hex.EncodeToString(sum[:8]))
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
+	path, err := cprog.Build(dir, "personality", personalitySource)
+	if errors.Is(err, cprog.ErrNoCompiler) {
+		return "", unsupported("personality flags: the entry program that sets them is compiled with the host's C compiler once: %v", err)
 	}
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		return "", unsupported("personality flags: the entry program that sets them is compiled with the host's C compiler once; install one (apt-get install gcc libc6-dev): %v", err)
-	}
-	tmp, err := os.MkdirTemp(dir, ".build-")
-	if err != nil {
-		return "", err
-	}
-	defer os.RemoveAll(tmp)
-	src := filepath.Join(tmp, "personality.c")
-	if err := os.WriteFile(src, personalitySource, 0o644); err != nil {
-		return "", err
-	}
-	bin := filepath.Join(tmp, "personality")
-	cmd := exec.Command(cc, "-static", "-O2", "-Wall", "-o", bin, src)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		return "", unsupported("personality flags: compile the entry program (static, needs libc6-dev): %v: %s", err, msg)
-	}
-	if err := os.Chmod(bin, 0o755); err != nil {
-		return "", err
-	}
-	if err := os.Rename(bin, out); err != nil {
-		return "", err
-	}
-	return out, nil
+	return path, err
 }
