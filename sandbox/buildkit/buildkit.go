@@ -88,6 +88,13 @@ type Backend struct {
 	stateDir string
 	log      *slog.Logger
 
+	// pidHelper is the PID entry program, compiled once per backend
+	// (pid.go).
+	pidHelper struct {
+		once sync.Once
+		path string
+		err  error
+	}
 	entryOnce sync.Once
 	entry     string
 	entryErr  error

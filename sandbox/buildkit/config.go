@@ -27,12 +27,15 @@ func entryConfig(job *sandbox.Job) (string, []byte, error) {
 	spec := job.Spec
 	var b strings.Builder
 	line := func(fields ...string) error {
-		for _, f := range fields {
-			if f == "" || strings.ContainsAny(f, " \t\n\r\x00") {
-				return unsupported("%q in %s (a space, a control character or nothing)", f, fields[0])
+		for i, f := range fields {
+			if f == "" || strings.ContainsRune(f, 0) {
+				return unsupported("%q in %s (nothing, or a NUL byte)", f, fields[0])
 			}
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			b.WriteString(escapeField(f))
 		}
-		b.WriteString(strings.Join(fields, " "))
 		b.WriteByte('\n')
 		return nil
 	}
@@ -366,4 +369,20 @@ func persona(spec *specs.Spec, flags uint32) (uint32, error) {
 		}
 	}
 	return p, nil
+}
+
+// escapeField writes f for one field of the entry program's config: '%', a
+// space, a control character and DEL as %XX (the entry program's unescape
+// reads them back), so a path with a space (a perturbed HOME) is one field.
+func escapeField(f string) string {
+	var b strings.Builder
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if c == '%' || c <= ' ' || c == 0x7f {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
 }

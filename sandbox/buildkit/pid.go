@@ -1,19 +1,9 @@
 package buildkit
 
 import (
-	"sync"
-
 	"github.com/reprobox/reprobox/sandbox"
 	"github.com/reprobox/reprobox/sandbox/internal/pidstart"
 )
-
-// pidHelper is the PID entry program (package pidstart), compiled once per
-// process.
-var pidHelper struct {
-	once sync.Once
-	path string
-	err  error
-}
 
 // withLastPID returns job itself when its spec asks for no last PID
 // (sandbox.AnnotationLastPID), or a copy that carries the PID entry program
@@ -24,9 +14,10 @@ func (b *Backend) withLastPID(job *sandbox.Job) (*sandbox.Job, error) {
 	if last, err := pidstart.LastPID(job.Spec); err != nil || last == 0 {
 		return job, err
 	}
-	pidHelper.once.Do(func() { pidHelper.path, pidHelper.err = pidstart.Build(b.binDir()) })
-	if pidHelper.err != nil {
-		return nil, pidHelper.err
+	h := &b.pidHelper
+	h.once.Do(func() { h.path, h.err = pidstart.Build(b.binDir()) })
+	if h.err != nil {
+		return nil, h.err
 	}
-	return pidstart.WithFile(job, pidHelper.path)
+	return pidstart.WithFile(job, h.path)
 }

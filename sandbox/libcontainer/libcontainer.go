@@ -120,6 +120,13 @@ type Backend struct {
 	rootless bool
 	noFUSE   string
 	fuseDir  string
+	// pidHelper is the PID entry program, compiled once per backend into
+	// its state directory (pid.go).
+	pidHelper struct {
+		once sync.Once
+		path string
+		err  error
+	}
 }
 
 var _ sandbox.Backend = (*Backend)(nil)

@@ -2,19 +2,10 @@ package libcontainer
 
 import (
 	"path/filepath"
-	"sync"
 
 	"github.com/reprobox/reprobox/sandbox"
 	"github.com/reprobox/reprobox/sandbox/internal/pidstart"
 )
-
-// pidHelper is the PID entry program, compiled once per process into the
-// state directory.
-var pidHelper struct {
-	once sync.Once
-	path string
-	err  error
-}
 
 // withLastPID returns job itself when its spec asks for no last PID
 // (sandbox.AnnotationLastPID), or a copy whose spec starts the process as
@@ -25,14 +16,13 @@ func (b *Backend) withLastPID(job *sandbox.Job) (*sandbox.Job, error) {
 	if err != nil || last == 0 {
 		return job, err
 	}
-	pidHelper.once.Do(func() {
-		pidHelper.path, pidHelper.err = pidstart.Build(filepath.Join(b.stateDir, "bin"))
-	})
-	if pidHelper.err != nil {
-		return nil, pidHelper.err
+	h := &b.pidHelper
+	h.once.Do(func() { h.path, h.err = pidstart.Build(filepath.Join(b.stateDir, "bin")) })
+	if h.err != nil {
+		return nil, h.err
 	}
 	j, spec := *job, *job.Spec
-	if err := pidstart.Apply(&spec, pidHelper.path, last); err != nil {
+	if err := pidstart.Apply(&spec, h.path, last); err != nil {
 		return nil, err
 	}
 	j.Spec = &spec

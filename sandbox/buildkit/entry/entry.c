@@ -25,6 +25,7 @@
  * so that it runs in any image.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <dirent.h>
@@ -101,12 +102,30 @@ static void readConfig(void) {
 	fclose(f);
 }
 
-/* fields splits a copy of line into at most max fields. */
+/* unescape decodes, in place, the %XX escapes reprobox writes for a byte
+ * that is '%', a space, a control character or DEL. */
+static void unescape(char *s) {
+	char *w = s;
+	for (char *r = s; *r; r++) {
+		if (*r == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+			char hex[3] = {r[1], r[2], 0};
+			*w++ = (char)strtoul(hex, NULL, 16);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = 0;
+}
+
+/* fields splits a copy of line into at most max fields, each unescaped. */
 static int fields(const char *line, char **out, int max) {
 	char *s = strdup(line), *save;
 	int n = 0;
-	for (char *t = strtok_r(s, " ", &save); t && n < max; t = strtok_r(NULL, " ", &save))
+	for (char *t = strtok_r(s, " ", &save); t && n < max; t = strtok_r(NULL, " ", &save)) {
+		unescape(t);
 		out[n++] = t;
+	}
 	return n;
 }
 
