@@ -1,11 +1,19 @@
 package buildkit_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
+	"encoding/json"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	digest "github.com/opencontainers/go-digest"
 
 	"github.com/reprobox/reprobox/sandbox"
 )
@@ -46,4 +54,110 @@ func TestAttackSparseExport(t *testing.T) {
 		t.Errorf("the export wrote %d bytes on the host for a build bounded to %d", hostBytes, bound)
 	}
 	assertClean(t)
+}
+
+// TestAttackImageLinkToJobDir: the image makes the build directory a
+// symbolic link to the job directory (/build/src -> /.reprobox-job). The
+// entry program binds the tree where the link leads, over the job
+// directory, and its detach of the job directory then takes that bind
+// away instead: the build would run in the job directory itself, beside
+// the control files and where the status goes. The build must never see
+// them: the job runs without, or fails as a sandbox failure.
+func TestAttackImageLinkToJobDir(t *testing.T) {
+	b := newBackend(t)
+	job := shellJob(t, "if [ -e ctl/config ] || [ -e ../ctl/config ]; then echo SAW-CONTROL; ls -a; fi; echo ran", nil)
+	job.Image = withLayer(t, job.Image, []tarEntry{
+		{name: "build/", typ: tar.TypeDir, mode: 0o755},
+		{name: "build/src", typ: tar.TypeSymlink, link: "/.reprobox-job"},
+	})
+	var out, errb bytes.Buffer
+	job.Stdout, job.Stderr = &out, &errb
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := b.Run(ctx, job)
+	if strings.Contains(out.String(), "SAW-CONTROL") {
+		t.Errorf("the build saw the control directory: %q", out.String())
+	}
+	if err == nil && !strings.Contains(out.String(), "ran") {
+		t.Errorf("exit %d, output %q", res.ExitCode, out.String())
+	}
+	t.Logf("result %v, error %v, stderr %q", res, err, errb.String())
+	assertClean(t)
+}
+
+type tarEntry struct {
+	name, link string
+	typ        byte
+	mode       int64
+}
+
+// withLayer is img with one more layer holding entries, in a new OCI
+// layout whose other blobs are hard links to img's.
+func withLayer(t *testing.T, img sandbox.Image, entries []tarEntry) sandbox.Image {
+	t.Helper()
+	var layer bytes.Buffer
+	tw := tar.NewWriter(&layer)
+	for _, e := range entries {
+		if err := tw.WriteHeader(&tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: e.mode, Format: tar.FormatPAX}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	blobs := filepath.Join(dir, "blobs", "sha256")
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	put := func(data []byte) digest.Digest {
+		d := digest.FromBytes(data)
+		if err := os.WriteFile(filepath.Join(blobs, d.Encoded()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	read := func(d string) []byte {
+		data, err := os.ReadFile(filepath.Join(img.Layout, "blobs", "sha256", strings.TrimPrefix(d, "sha256:")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	link := func(d string) {
+		h := strings.TrimPrefix(d, "sha256:")
+		if err := os.Link(filepath.Join(img.Layout, "blobs", "sha256", h), filepath.Join(blobs, h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var man map[string]any
+	if err := json.Unmarshal(read(img.Digest), &man); err != nil {
+		t.Fatal(err)
+	}
+	cfgDesc := man["config"].(map[string]any)
+	var cfg map[string]any
+	if err := json.Unmarshal(read(cfgDesc["digest"].(string)), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	layers := man["layers"].([]any)
+	for _, l := range layers {
+		link(l.(map[string]any)["digest"].(string))
+	}
+	ld := put(layer.Bytes())
+	man["layers"] = append(layers, map[string]any{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld.String(), "size": layer.Len()})
+	rootfs := cfg["rootfs"].(map[string]any)
+	rootfs["diff_ids"] = append(rootfs["diff_ids"].([]any), ld.String())
+	cfgData, _ := json.Marshal(cfg)
+	cfgDesc["digest"], cfgDesc["size"] = put(cfgData).String(), len(cfgData)
+	manData, _ := json.Marshal(man)
+	md := put(manData)
+	idx, _ := json.Marshal(map[string]any{"schemaVersion": 2, "manifests": []any{map[string]any{
+		"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md.String(), "size": len(manData)}}})
+	if err := os.WriteFile(filepath.Join(dir, "index.json"), idx, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "oci-layout"), []byte(`{"imageLayoutVersion":"1.0.0"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return sandbox.Image{Digest: md.String(), Layout: dir, Rootfs: img.Rootfs}
 }

@@ -18,7 +18,8 @@
  * its tree (a file counts as its length: the export writes sparse files
  * out) and kills the job past the disk bound. After: kills what is left,
  * empties a tree past the bound (it is not exported), and writes how
- * the build ended to /.reprobox-job/status, which the build never sees (its directory is detached before the build starts).
+ * the build ended to /.reprobox-job/status, which the build never sees
+ * (its directory is detached before the build starts).
  * The entry program itself exits 0 whenever it ran the build; any other
  * status means the sandbox failed (its reason is on stderr).
  *
