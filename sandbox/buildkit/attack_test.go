@@ -14,6 +14,7 @@ import (
 	"time"
 
 	digest "github.com/opencontainers/go-digest"
+	"golang.org/x/sys/unix"
 
 	"github.com/reprobox/reprobox/sandbox"
 )
@@ -86,9 +87,10 @@ func TestAttackImageLinkToJobDir(t *testing.T) {
 }
 
 type tarEntry struct {
-	name, link string
-	typ        byte
-	mode       int64
+	name, link   string
+	typ          byte
+	mode         int64
+	major, minor int64
 }
 
 // withLayer is img with one more layer holding entries, in a new OCI
@@ -98,7 +100,7 @@ func withLayer(t *testing.T, img sandbox.Image, entries []tarEntry) sandbox.Imag
 	var layer bytes.Buffer
 	tw := tar.NewWriter(&layer)
 	for _, e := range entries {
-		if err := tw.WriteHeader(&tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: e.mode, Format: tar.FormatPAX}); err != nil {
+		if err := tw.WriteHeader(&tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: e.mode, Devmajor: e.major, Devminor: e.minor, Format: tar.FormatPAX}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -160,4 +162,35 @@ func withLayer(t *testing.T, img sandbox.Image, entries []tarEntry) sandbox.Imag
 		t.Fatal(err)
 	}
 	return sandbox.Image{Digest: md.String(), Layout: dir, Rootfs: img.Rootfs}
+}
+
+// TestAttackImageDeviceNode: the image carries a block device node for the
+// host's own disk, world-readable. BuildKit runs the entry program with
+// security.insecure, whose device cgroup allows every device, and unpacks
+// the node into the container's root: the build (an ordinary user with
+// no capability) would read the host's disk through it. reprobox's
+// unpacker refuses such an image, but the backend must not rely on it: the
+// spec's device rule denies every device the build's /dev does not hold.
+func TestAttackImageDeviceNode(t *testing.T) {
+	b := newBackend(t)
+	var st syscall.Stat_t
+	if err := syscall.Stat("/", &st); err != nil {
+		t.Fatal(err)
+	}
+	job := shellJob(t, "if head -c 512 /hostdisk > /dev/null; then echo READ-HOST-DISK; fi; echo ran", nil)
+	job.Image = withLayer(t, job.Image, []tarEntry{{name: "hostdisk", typ: tar.TypeBlock, mode: 0o666,
+		major: int64(unix.Major(st.Dev)), minor: int64(unix.Minor(st.Dev))}})
+	var out, errb bytes.Buffer
+	job.Stdout, job.Stderr = &out, &errb
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := b.Run(ctx, job)
+	if strings.Contains(out.String(), "READ-HOST-DISK") {
+		t.Errorf("the build read the host's disk through the image's device node")
+	}
+	if err != nil || !strings.Contains(out.String(), "ran") {
+		t.Errorf("result %v, error %v, output %q", res, err, out.String())
+	}
+	t.Logf("stderr %q", errb.String())
+	assertClean(t)
 }
