@@ -166,11 +166,12 @@ func withLayer(t *testing.T, img sandbox.Image, entries []tarEntry) sandbox.Imag
 
 // TestAttackImageDeviceNode: the image carries a block device node for the
 // host's own disk, world-readable. BuildKit runs the entry program with
-// security.insecure, whose device cgroup allows every device, and unpacks
-// the node into the container's root: the build (an ordinary user with
-// no capability) would read the host's disk through it. reprobox's
-// unpacker refuses such an image, but the backend must not rely on it: the
-// spec's device rule denies every device the build's /dev does not hold.
+// security.insecure, whose spec allows every device in the device cgroup,
+// and unpacks the node into the container's root: the build (an ordinary
+// user with no capability) would read the host's disk through it wherever
+// the daemon's device cgroup lets it (on this machine it answers EPERM).
+// reprobox's unpacker refuses such an image, but the backend must not rely
+// on it: the entry program remounts the root nodev (EACCES).
 func TestAttackImageDeviceNode(t *testing.T) {
 	b := newBackend(t)
 	var st syscall.Stat_t

@@ -496,8 +496,11 @@ static void build(char **argv) {
 	if (exists("/sys/fs/cgroup") && umount2("/sys/fs/cgroup", MNT_DETACH) && errno != EINVAL)
 		die("unmount /sys/fs/cgroup");
 	errno = 0;
-	if (rootro && mount("", "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL))
-		die("remount / read-only");
+	/* nodev: BuildKit's insecure mode allows every device in the device
+	 * cgroup, where the spec allows only /dev's; a device node the image
+	 * carries must open nothing. */
+	if (mount("", "/", NULL, MS_REMOUNT | MS_BIND | MS_NODEV | (rootro ? MS_RDONLY : 0), NULL))
+		die("remount / nodev%s", rootro ? " and read-only" : "");
 
 	/* The seccomp program, read before the job directory goes away. */
 	struct sock_fprog prog = {0};
