@@ -27,10 +27,11 @@ func entryConfig(job *sandbox.Job) (string, []byte, error) {
 	spec := job.Spec
 	var b strings.Builder
 	line := func(fields ...string) error {
-		for _, f := range fields {
-			if f == "" || strings.ContainsAny(f, " \t\n\r\x00") {
-				return unsupported("%q in %s (a space, a control character or nothing)", f, fields[0])
+		for i, f := range fields {
+			if f == "" || strings.ContainsRune(f, 0) {
+				return unsupported("%q in %s (a NUL or nothing)", f, fields[0])
 			}
+			fields[i] = fieldEscaper.Replace(f)
 		}
 		b.WriteString(strings.Join(fields, " "))
 		b.WriteByte('\n')
@@ -241,6 +242,11 @@ func entryConfig(job *sandbox.Job) (string, []byte, error) {
 	}
 	return b.String(), prog, nil
 }
+
+// fieldEscaper writes what would split a configuration line or field as
+// %XX (the entry program decodes it): a path may hold a space (the
+// perturbed HOME does).
+var fieldEscaper = strings.NewReplacer("%", "%25", " ", "%20", "\t", "%09", "\n", "%0a", "\r", "%0d")
 
 var rlimits = map[string]int{
 	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,

@@ -82,7 +82,8 @@ static void die(const char *fmt, ...) {
 }
 
 /* The configuration, one directive a line: "key field..." separated by
- * single spaces; reprobox writes it and no field holds a space. */
+ * single spaces; reprobox writes it, with a space, tab, newline, carriage
+ * return or percent sign of a field written as %XX. */
 static char *lines[4096];
 static int nlines;
 
@@ -103,12 +104,40 @@ static void readConfig(void) {
 	fclose(f);
 }
 
-/* fields splits a copy of line into at most max fields. */
+static int hexval(char c) {
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* unescape decodes a field in place: reprobox writes a space, tab,
+ * newline, carriage return or percent sign of a field as %XX. */
+static void unescape(char *t) {
+	char *w = t;
+	for (char *r = t; *r; r++) {
+		int hi, lo;
+		if (*r == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi || lo)) {
+			*w++ = (char)(hi * 16 + lo);
+			r += 2;
+		} else {
+			*w++ = *r;
+		}
+	}
+	*w = 0;
+}
+
+/* fields splits a copy of line into at most max fields, each unescaped. */
 static int fields(const char *line, char **out, int max) {
 	char *s = strdup(line), *save;
 	int n = 0;
-	for (char *t = strtok_r(s, " ", &save); t && n < max; t = strtok_r(NULL, " ", &save))
+	for (char *t = strtok_r(s, " ", &save); t && n < max; t = strtok_r(NULL, " ", &save)) {
+		unescape(t);
 		out[n++] = t;
+	}
 	return n;
 }
 
