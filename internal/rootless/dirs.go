@@ -82,10 +82,17 @@ func secureDir(abs string, uid, links int, final bool) error {
 			if links++; links > maxLinks {
 				return fmt.Errorf("%s: too many symbolic links", next)
 			}
-			target, err := filepath.EvalSymlinks(next)
+			// One link at a time: every link of a chain must be the
+			// caller's or root's (resolving the whole chain at once would
+			// accept another user's link on where it points today).
+			target, err := os.Readlink(next)
 			if err != nil {
 				return err
 			}
+			if !filepath.IsAbs(target) {
+				target = filepath.Join(cur, target)
+			}
+			target = filepath.Clean(target)
 			if err := secureDir(target, uid, links, false); err != nil {
 				return err
 			}

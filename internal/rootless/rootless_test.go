@@ -6,6 +6,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/reprobox/reprobox/internal/testenv"
 )
 
 func TestParseSubIDs(t *testing.T) {
@@ -130,5 +132,43 @@ func TestSecureDir(t *testing.T) {
 	}
 	if err := secureDir(filepath.Join(sticky, "data"), uid, 0, true); err != nil {
 		t.Errorf("below a sticky directory like /tmp: %v", err)
+	}
+}
+
+// TestSecureDirLinkThroughOtherUsersLink: the data directory is reached
+// through the user's own link, which leads to a link another user placed
+// in a sticky directory (/tmp) and still owns. The check must not resolve
+// the whole chain at once and accept where it ends today: the other user
+// can point their link elsewhere afterwards (at a directory of theirs),
+// and reprobox's data would go there.
+func TestSecureDirLinkThroughOtherUsersLink(t *testing.T) {
+	testenv.NeedRoot(t) // to make another user's link
+	base := t.TempDir()
+	uid := os.Getuid()
+	real := filepath.Join(base, "real")
+	if err := os.Mkdir(real, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	shared := filepath.Join(base, "shared") // like /tmp
+	if err := os.Mkdir(shared, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(shared, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	theirs := filepath.Join(shared, "theirs")
+	if err := os.Symlink(real, theirs); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(theirs, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	mine := filepath.Join(base, "mine")
+	if err := os.Symlink(theirs, mine); err != nil {
+		t.Fatal(err)
+	}
+	err := secureDir(filepath.Join(mine, "data"), uid, 0, true)
+	if err == nil || !strings.Contains(err.Error(), "uid 4242") {
+		t.Errorf("through another user's link: %v, want refused naming uid 4242", err)
 	}
 }

@@ -15,9 +15,11 @@
  * bounding set, groups, gid and uid, working directory, capabilities,
  * no_new_privs, the seccomp program reprobox compiled, then execvp(3).
  * While it runs: reaps every process, measures what the build wrote under
- * its tree and kills the job past the disk bound. After: kills what is
- * left and writes how the build ended to /.reprobox-job/status, which the
- * build never sees (its directory is detached before the build starts).
+ * its tree (a file counts as its length: the export writes sparse files
+ * out) and kills the job past the disk bound. After: kills what is left,
+ * empties a tree past the bound (it is not exported), and writes how
+ * the build ended to /.reprobox-job/status, which the build never sees
+ * (its directory is detached before the build starts).
  * The entry program itself exits 0 whenever it ran the build; any other
  * status means the sandbox failed (its reason is on stderr).
  *
@@ -81,7 +83,8 @@ static void die(const char *fmt, ...) {
 }
 
 /* The configuration, one directive a line: "key field..." separated by
- * single spaces; reprobox writes it and no field holds a space. */
+ * single spaces; reprobox writes it, with a space, tab, newline, carriage
+ * return or percent sign of a field written as %XX. */
 static char *lines[4096];
 static int nlines;
 
@@ -242,8 +245,30 @@ static int countEntry(const char *p, const struct stat *st, int flag, struct FTW
 		treeErr = 1;
 		return 0;
 	}
-	treeBlocks += (unsigned long long)st->st_blocks * 512;
+	unsigned long long n = (unsigned long long)st->st_blocks * 512;
+	/* A sparse file holds few blocks here, but BuildKit's export writes
+	 * every byte of it on the host: it counts as its length. */
+	if (S_ISREG(st->st_mode) && st->st_size > 0 && (unsigned long long)st->st_size > n)
+		n = (unsigned long long)st->st_size;
+	treeBlocks += n;
 	return 0;
+}
+
+static int removeEntry(const char *p, const struct stat *st, int flag, struct FTW *ftw) {
+	(void)st;
+	if (ftw->level == 0)
+		return 0;
+	if ((flag == FTW_DP ? rmdir(p) : unlink(p)) && errno != ENOENT)
+		die("remove %s from the tree past its disk bound", p);
+	return 0;
+}
+
+/* emptyTree removes what the build left under path, once every process of
+ * the build is dead: a tree past the disk bound is not exported. */
+static void emptyTree(const char *path) {
+	if (nftw(path, removeEntry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT))
+		die("empty the tree %s past its disk bound", path);
+	errno = 0;
 }
 
 /* usage is the bytes the tree at path holds, or ~0 when it cannot be
@@ -491,8 +516,11 @@ static void build(char **argv) {
 	if (exists("/sys/fs/cgroup") && umount2("/sys/fs/cgroup", MNT_DETACH) && errno != EINVAL)
 		die("unmount /sys/fs/cgroup");
 	errno = 0;
-	if (rootro && mount("", "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL))
-		die("remount / read-only");
+	/* nodev: BuildKit's insecure mode allows every device in the device
+	 * cgroup, where the spec allows only /dev's; a device node the image
+	 * carries must open nothing. */
+	if (mount("", "/", NULL, MS_REMOUNT | MS_BIND | MS_NODEV | (rootro ? MS_RDONLY : 0), NULL))
+		die("remount / nodev%s", rootro ? " and read-only" : "");
 
 	/* The seccomp program, read before the job directory goes away. */
 	struct sock_fprog prog = {0};
@@ -664,6 +692,8 @@ int main(int argc, char **argv) {
 		unsigned long long u = usage(tree);
 		over = u == ~0ULL || (u > base && u - base > disk);
 	}
+	if (over)
+		emptyTree(tree);
 	char out[256];
 	int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
