@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reprobox/reprobox/sandbox/buildkit/bktest"
 	"github.com/reprobox/reprobox/sandbox/containerd/ctrtest"
 )
 
@@ -31,16 +32,22 @@ type workersReport struct {
 	} `json:"worker_findings"`
 }
 
-// checkWorkers runs `reprobox check` of a fixture on the given workers
-// (--addr each, no --jobs: the pool's slots) and returns its report. When
-// during is not nil it runs while the check does.
+// checkWorkers runs `reprobox check` of a fixture on the given containerd
+// workers (--addr each, no --jobs: the pool's slots) and returns its report.
+// When during is not nil it runs while the check does.
 func checkWorkers(t *testing.T, crate string, addrs []string, during func()) (workersReport, result) {
+	t.Helper()
+	return checkOn(t, crate, []string{"--backend", "containerd"}, addrs, during)
+}
+
+// checkOn is checkWorkers with the backend's arguments given.
+func checkOn(t *testing.T, crate string, backend, addrs []string, during func()) (workersReport, result) {
 	t.Helper()
 	dataDir, image := needImage(t)
 	tmp := t.TempDir()
 	js := filepath.Join(tmp, "report.json")
-	args := []string{"check", "--image", image, "--data-dir", dataDir, "--out", filepath.Join(tmp, "out"), "--json", js,
-		"--backend", "containerd", "--worker-jobs", "1"}
+	args := append([]string{"check", "--image", image, "--data-dir", dataDir, "--out", filepath.Join(tmp, "out"), "--json", js,
+		"--worker-jobs", "1"}, backend...)
 	for _, a := range addrs {
 		args = append(args, "--addr", a)
 	}
@@ -135,6 +142,79 @@ func TestCheckTwoContainerdWorkers(t *testing.T) {
 	if killed1.Workers[d2.Address] != killed1.Builds-killed1.Workers[d1.Address] || killed1.Workers[d2.Address] == 0 {
 		t.Errorf("builds per worker %v of %d", killed1.Workers, killed1.Builds)
 	}
+}
+
+// TestCheckBuildkitWorkerStopped checks a fixture over two private
+// buildkitd and kills one of them (the daemon, its runc and the build it
+// runs) once a build has started there: the check reruns the lost build on
+// the other daemon and blames the factor it blames on one daemon.
+func TestCheckBuildkitWorkerStopped(t *testing.T) {
+	needImage(t)
+	b1, b2 := bktest.Start(t), bktest.Start(t)
+	const crate = "time"
+	backend := []string{"--backend", "buildkit", "--vary", "all,-fileordering"}
+	var killed []int
+	rep, r := checkOn(t, crate, backend, []string{b1.Address, b2.Address}, func() {
+		deadline := time.Now().Add(5 * time.Minute)
+		var runc []int
+		for len(runc) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no build started on %s in 5 minutes", b1.Address)
+			}
+			time.Sleep(100 * time.Millisecond)
+			runc = procsMentioning("runc", b1.Dir)
+		}
+		time.Sleep(time.Second) // the build is running
+		b1.Kill()
+		for _, p := range procsMentioning("runc", b1.Dir) {
+			killed = append(killed, p)
+			killed = append(killed, descendants(p)...)
+		}
+		for _, p := range killed {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	})
+	t.Logf("killed %s (and %v); %v in %d builds, per worker %v", b1.Address, killed, rep.Culprits, rep.Builds, rep.Workers)
+	if !slices.Equal(rep.Culprits, []string{"time"}) || rep.Nondeterministic {
+		t.Errorf("with a worker killed: culprits %v (nondeterministic %v), want [time]\n%s", rep.Culprits, rep.Nondeterministic, r.stderr)
+	}
+	if !strings.Contains(r.stderr, `msg="worker down" worker=`+b1.Address) {
+		t.Errorf("stderr does not say the worker went down:\n%s", r.stderr)
+	}
+	if rep.Workers[b2.Address] == 0 || rep.Workers[b1.Address]+rep.Workers[b2.Address] != rep.Builds {
+		t.Errorf("builds per worker %v of %d", rep.Workers, rep.Builds)
+	}
+}
+
+// procsMentioning lists the processes whose program's name starts with
+// name and whose command line mentions s anywhere.
+func procsMentioning(name, s string) []int {
+	ents, _ := os.ReadDir("/proc")
+	var out []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(b), "\x00")
+		if strings.HasPrefix(filepath.Base(args[0]), name) && strings.Contains(string(b), s) {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// descendants lists pid's children, theirs, and so on.
+func descendants(pid int) []int {
+	var out []int
+	for _, c := range children(pid) {
+		out = append(append(out, c), descendants(c)...)
+	}
+	return out
 }
 
 // killWorker waits until daemon d runs a task (a shim serves it), then kills
