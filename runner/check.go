@@ -705,7 +705,7 @@ func (c *checker) diffFiles(ctx context.Context, path string, control, variant *
 	if a == "" || b == "" {
 		return nil, "", nil
 	}
-	opts := diff.Options{Labels: Labels(c.p.Base, vs), TimeRanges: TimeRanges(c.p.Base, vs)}
+	opts := diff.Options{Labels: Labels(c.p.Base, vs), TimeRanges: TimeRanges(c.p.Base, vs), Matchers: Matchers(c.p.Base, vs)}
 	rep, err := diff.Files(ctx, a, b, opts)
 	if err != nil {
 		return nil, "", fmt.Errorf("runner: diff %s: %w", path, err)
@@ -739,6 +739,19 @@ func TimeRanges(base, vs policies.Settings) []diff.TimeRange {
 		}
 	}
 	return rs
+}
+
+// Matchers are the shapes of difference that name the factors whose values
+// differ between base and vs: reordered content for fileordering, moved
+// addresses for aslr, a decimal comma for locale.
+func Matchers(base, vs policies.Settings) []diff.Matcher {
+	var ms []diff.Matcher
+	for _, e := range policies.FactorEvidence(base, vs) {
+		for _, k := range e.Matchers {
+			ms = append(ms, diff.Matcher{Factor: e.Factor, Kind: diff.MatchKind(k)})
+		}
+	}
+	return ms
 }
 
 // keep copies the control's artifacts, the full variant's and each culprit's

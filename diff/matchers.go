@@ -1,0 +1,278 @@
+package diff
+
+import (
+	"encoding/binary"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// A MatchKind is a shape of difference that names a factor by how the two
+// sides differ rather than by a value found in one of them.
+type MatchKind string
+
+// The kinds of Matcher.
+const (
+	// MatchReorder: the two sides hold the same lines, strings, archive
+	// members or entries of a line, in another order.
+	MatchReorder MatchKind = "reorder"
+	// MatchAddress: at the same place, both sides hold a different
+	// user-space address: a 0x-prefixed hex number in text, or an 8-byte
+	// little-endian word in binary data (at an offset that is a multiple of 8),
+	// in [2^32, 2^48), where PIE executables, the heap, shared libraries
+	// and the stack are mapped.
+	MatchAddress MatchKind = "address"
+	// MatchDecimalComma: one side writes a number with a decimal comma
+	// (3,14, 1 234,5) where the other writes it with a decimal point (3.14,
+	// 1234.5), and nothing else differs.
+	MatchDecimalComma MatchKind = "decimal-comma"
+)
+
+// MatchKinds are the kinds a Matcher can ask for.
+var MatchKinds = []MatchKind{MatchAddress, MatchDecimalComma, MatchReorder}
+
+// A Matcher labels with Factor a difference whose two sides have the shape of
+// Kind.
+type Matcher struct {
+	Factor string
+	Kind   MatchKind
+}
+
+// matchers holds the factors each kind names.
+type matchers map[MatchKind][]string
+
+func newMatchers(ms []Matcher) matchers {
+	out := matchers{}
+	for _, m := range ms {
+		if m.Factor != "" && slices.Contains(MatchKinds, m.Kind) && !slices.Contains(out[m.Kind], m.Factor) {
+			out[m.Kind] = append(out[m.Kind], m.Factor)
+		}
+	}
+	return out
+}
+
+func (m matchers) label(k MatchKind, set map[string]bool) {
+	for _, f := range m[k] {
+		set[f] = true
+	}
+}
+
+// pairLines matches the changed lines of an edit script: the whole of the
+// removed and added lines as a multiset (a reordering), and, within each run
+// of changes, the k-th removed line with the k-th added one (an address, a
+// decimal comma, reordered entries of one line).
+func (m matchers) pairLines(edits []edit, a, b []string, set map[string]bool) {
+	if len(m) == 0 {
+		return
+	}
+	var rem, add []string
+	var blockRem, blockAdd []string
+	flush := func() {
+		for k := 0; k < min(len(blockRem), len(blockAdd)); k++ {
+			m.pair(blockRem[k], blockAdd[k], set)
+		}
+		blockRem, blockAdd = blockRem[:0], blockAdd[:0]
+	}
+	for _, e := range edits {
+		switch e.op {
+		case '-':
+			rem = append(rem, a[e.a])
+			blockRem = append(blockRem, a[e.a])
+		case '+':
+			add = append(add, b[e.b])
+			blockAdd = append(blockAdd, b[e.b])
+		default:
+			flush()
+		}
+	}
+	flush()
+	if len(m[MatchReorder]) > 0 && sameMultiset(rem, add) {
+		m.label(MatchReorder, set)
+	}
+}
+
+// pair matches one changed line or string of A with its counterpart in B.
+func (m matchers) pair(x, y string, set map[string]bool) {
+	if x == y || len(m) == 0 {
+		return
+	}
+	if len(m[MatchAddress]) > 0 && addressesDiffer(x, y) {
+		m.label(MatchAddress, set)
+	}
+	if len(m[MatchDecimalComma]) > 0 && decimalCommaDiffers(x, y) {
+		m.label(MatchDecimalComma, set)
+	}
+	if len(m[MatchReorder]) > 0 && entriesReordered(x, y) {
+		m.label(MatchReorder, set)
+	}
+}
+
+// words matches the 8-byte words of a differing byte range of two blobs.
+func (m matchers) words(a, b []byte, set map[string]bool) {
+	if len(m[MatchAddress]) > 0 && wordsAreAddresses(a, b) {
+		m.label(MatchAddress, set)
+	}
+}
+
+// sameMultiset says whether two non-empty lists hold the same strings, each as
+// often, in a different order.
+func sameMultiset(a, b []string) bool {
+	if len(a) == 0 || len(a) != len(b) || slices.Equal(a, b) {
+		return false
+	}
+	count := map[string]int{}
+	for _, s := range a {
+		count[s]++
+	}
+	for _, s := range b {
+		count[s]--
+		if count[s] < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// entrySep splits a line into entries: words, or comma- or
+// semicolon-separated items.
+func entrySep(r rune) bool {
+	return r == ' ' || r == '\t' || r == ',' || r == ';'
+}
+
+// entriesReordered says whether two lines hold the same entries (at least two
+// distinct ones), each as often, in another order, with the same separators.
+func entriesReordered(x, y string) bool {
+	ex, ey := strings.FieldsFunc(x, entrySep), strings.FieldsFunc(y, entrySep)
+	if len(ex) < 2 || !sameMultiset(ex, ey) {
+		return false
+	}
+	// The separators in order: "a, b c" and "b c, a" are not a reordering
+	// of entries but an edit.
+	seps := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if entrySep(r) {
+				return r
+			}
+			return -1
+		}, s)
+	}
+	return squeeze(seps(x)) == squeeze(seps(y))
+}
+
+// squeeze drops repeated separators, which FieldsFunc ignores too.
+func squeeze(s string) string {
+	var b strings.Builder
+	var last rune = -1
+	for _, r := range s {
+		if r != last {
+			b.WriteRune(r)
+		}
+		last = r
+	}
+	return b.String()
+}
+
+// reHexAddr is a hex number as %p, {:p} and repr print an address.
+var reHexAddr = regexp.MustCompile(`\b0[xX][0-9a-fA-F]{9,16}\b`)
+
+// userAddress says whether v is an address in the user-space ranges that
+// randomization moves on 64-bit Linux: from 4 GiB (PIE executables at
+// 0x55…, shared libraries and the stack at 0x7f…) to the top of a 48-bit
+// address space.
+func userAddress(v uint64) bool { return v >= 1<<32 && v < 1<<48 }
+
+// addressesDiffer says whether x and y are the same text but for user-space
+// addresses at the same places, at least one of which differs.
+func addressesDiffer(x, y string) bool {
+	ix, iy := reHexAddr.FindAllStringIndex(x, 64), reHexAddr.FindAllStringIndex(y, 64)
+	if len(ix) == 0 || len(ix) != len(iy) {
+		return false
+	}
+	moved := false
+	px, py := 0, 0
+	for k := range ix {
+		if x[px:ix[k][0]] != y[py:iy[k][0]] {
+			return false
+		}
+		sx, sy := x[ix[k][0]:ix[k][1]], y[iy[k][0]:iy[k][1]]
+		vx, errx := strconv.ParseUint(sx[2:], 16, 64)
+		vy, erry := strconv.ParseUint(sy[2:], 16, 64)
+		if errx != nil || erry != nil || !userAddress(vx) || !userAddress(vy) {
+			if sx != sy {
+				return false
+			}
+		} else if vx != vy {
+			moved = true
+		}
+		px, py = ix[k][1], iy[k][1]
+	}
+	return moved && x[px:] == y[py:]
+}
+
+// wordsAreAddresses says whether the differing bytes of a and b (the same
+// range of two blobs, starting at a multiple of 8) all lie in 8-byte words that
+// hold a user-space address on both sides.
+func wordsAreAddresses(a, b []byte) bool {
+	m := min(len(a), len(b))
+	n := m - m%8
+	if n == 0 {
+		return false
+	}
+	moved := false
+	for off := 0; off < n; off += 8 {
+		wa, wb := a[off:off+8], b[off:off+8]
+		if string(wa) == string(wb) {
+			continue
+		}
+		va, vb := binary.LittleEndian.Uint64(wa), binary.LittleEndian.Uint64(wb)
+		if !userAddress(va) || !userAddress(vb) {
+			return false
+		}
+		moved = true
+	}
+	// Differing bytes past the last whole word are not explained.
+	return moved && string(a[n:m]) == string(b[n:m])
+}
+
+// reDecimal is a number with a decimal point or comma, and digit groups
+// separated by spaces, no-break spaces or narrow no-break spaces
+// (fr_FR's thousands separator).
+var reDecimal = regexp.MustCompile(`\d{1,3}(?:[ \x{a0}\x{202f}]\d{3})+(?:[.,]\d+)?|\d+[.,]\d+`)
+
+// decimalCommaDiffers says whether x and y are the same text but for numbers
+// at the same places, at least one of which is written with a decimal comma on
+// one side and a decimal point on the other.
+func decimalCommaDiffers(x, y string) bool {
+	ix, iy := reDecimal.FindAllStringIndex(x, 64), reDecimal.FindAllStringIndex(y, 64)
+	if len(ix) == 0 || len(ix) != len(iy) {
+		return false
+	}
+	// norm is a number with its group separators dropped and its decimal
+	// separator as a point, and which separator it had.
+	norm := func(num string) (string, byte) {
+		i := strings.LastIndexAny(num, ".,")
+		if i < 0 {
+			return num, 0
+		}
+		return strings.NewReplacer(" ", "", "\u00a0", "", "\u202f", "").Replace(num[:i]) + "." + num[i+1:], num[i]
+	}
+	moved := false
+	px, py := 0, 0
+	for k := range ix {
+		if x[px:ix[k][0]] != y[py:iy[k][0]] {
+			return false
+		}
+		sx, sy := x[ix[k][0]:ix[k][1]], y[iy[k][0]:iy[k][1]]
+		if sx != sy {
+			nx, cx := norm(sx)
+			ny, cy := norm(sy)
+			if nx != ny || cx == cy || cx == 0 || cy == 0 {
+				return false
+			}
+			moved = true
+		}
+		px, py = ix[k][1], iy[k][1]
+	}
+	return moved && x[px:] == y[py:]
+}
