@@ -141,8 +141,61 @@ func entrySep(r rune) bool {
 }
 
 // entriesReordered says whether two lines hold the same entries (at least two
-// distinct ones), each as often, in another order, with the same separators.
+// distinct ones), each as often, in another order, with the same separators,
+// between a common beginning and end. The beginning and end may be glued to
+// the first and last entries (string literals laid end to end in a binary's
+// read-only data), so each place where they can end is tried: from the common
+// prefix back to the separator before it, and likewise for the suffix.
 func entriesReordered(x, y string) bool {
+	const maxLen, maxTries = 16 << 10, 32
+	if x == y || len(x) > maxLen || len(y) > maxLen || !sameLetters(x, y) {
+		return false
+	}
+	p := 0
+	for p < len(x) && p < len(y) && x[p] == y[p] {
+		p++
+	}
+	s := 0
+	for s < len(x)-p && s < len(y)-p && x[len(x)-1-s] == y[len(y)-1-s] {
+		s++
+	}
+	for i, ti := p, 0; i >= 0 && ti < maxTries; i, ti = i-1, ti+1 {
+		for j, tj := s, 0; j >= 0 && tj < maxTries; j, tj = j-1, tj+1 {
+			if i <= len(x)-j && i <= len(y)-j && entriesPermuted(x[i:len(x)-j], y[i:len(y)-j]) {
+				return true
+			}
+			if j > 0 && entrySep(rune(x[len(x)-j])) {
+				break // an entry does not hold a separator
+			}
+		}
+		if i > 0 && entrySep(rune(x[i-1])) {
+			break
+		}
+	}
+	return false
+}
+
+// sameLetters says whether x and y hold the same bytes, each as often, but for
+// separators: a cheap test that most lines that are not reordered fail.
+func sameLetters(x, y string) bool {
+	var n [256]int
+	for i := 0; i < len(x); i++ {
+		n[x[i]]++
+	}
+	for i := 0; i < len(y); i++ {
+		n[y[i]]--
+	}
+	for c, k := range n {
+		if k != 0 && !entrySep(rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// entriesPermuted says whether x and y split into the same entries in another
+// order, with the same separators.
+func entriesPermuted(x, y string) bool {
 	ex, ey := strings.FieldsFunc(x, entrySep), strings.FieldsFunc(y, entrySep)
 	if len(ex) < 2 || !sameMultiset(ex, ey) {
 		return false
@@ -173,14 +226,45 @@ func squeeze(s string) string {
 	return b.String()
 }
 
-// reHexAddr is a hex number as %p, {:p} and repr print an address.
-var reHexAddr = regexp.MustCompile(`\b0[xX][0-9a-fA-F]{9,16}\b`)
+// reHexAddr is a hex number as %p, {:p} and repr print an address, or as
+// {:x} and %lx print one: 12 hex digits, not after another hex digit, in the
+// ranges that randomization moves (see bareAddress).
+var reHexAddr = regexp.MustCompile(`\b0[xX][0-9a-fA-F]{9,16}\b|[0-9a-f]{12}`)
 
 // userAddress says whether v is an address in the user-space ranges that
 // randomization moves on 64-bit Linux: from 4 GiB (PIE executables at
 // 0x55…, shared libraries and the stack at 0x7f…) to the top of a 48-bit
 // address space.
 func userAddress(v uint64) bool { return v >= 1<<32 && v < 1<<48 }
+
+// parseAddress reads the address reHexAddr matched at loc in s: a 0x-prefixed
+// one in the user-space range, or 12 bare hex digits not after another hex
+// digit whose top byte is where randomized mappings go on 64-bit Linux: 0x55
+// and 0x56 (PIE executables and the heap), 0x7f (libraries and the stack) on
+// x86-64, 0xaa and 0xff on arm64.
+func parseAddress(s string, loc []int) (uint64, bool) {
+	m := s[loc[0]:loc[1]]
+	if prefixed(m) {
+		v, err := strconv.ParseUint(m[2:], 16, 64)
+		return v, err == nil && userAddress(v)
+	}
+	hex := func(i int) bool {
+		return i >= 0 && i < len(s) && strings.IndexByte("0123456789abcdefABCDEF", s[i]) >= 0
+	}
+	// Only the left side is bounded: literals laid end to end may glue a
+	// hex letter on the right, and the rest of the line must be equal.
+	if len(m) != 12 || hex(loc[0]-1) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(m, 16, 64)
+	switch v >> 40 {
+	case 0x55, 0x56, 0x7f, 0xaa, 0xff:
+		return v, err == nil
+	}
+	return 0, false
+}
+
+func prefixed(m string) bool { return len(m) > 2 && m[0] == '0' && (m[1] == 'x' || m[1] == 'X') }
 
 // addressesDiffer says whether x and y are the same text but for user-space
 // addresses at the same places, at least one of which differs.
@@ -196,9 +280,9 @@ func addressesDiffer(x, y string) bool {
 			return false
 		}
 		sx, sy := x[ix[k][0]:ix[k][1]], y[iy[k][0]:iy[k][1]]
-		vx, errx := strconv.ParseUint(sx[2:], 16, 64)
-		vy, erry := strconv.ParseUint(sy[2:], 16, 64)
-		if errx != nil || erry != nil || !userAddress(vx) || !userAddress(vy) {
+		vx, okx := parseAddress(x, ix[k])
+		vy, oky := parseAddress(y, iy[k])
+		if !okx || !oky || prefixed(sx) != prefixed(sy) {
 			if sx != sy {
 				return false
 			}

@@ -82,7 +82,14 @@ func TestMatchers(t *testing.T) {
 		{"decimal comma", []byte("pi = 3.141593\nratio: 0.50\n"), []byte("pi = 3,141593\nratio: 0,50\n"), []string{"locale"}},
 		{"grouped decimal comma", []byte("total 1234567.89 bytes\n"), []byte("total 1\u202f234\u202f567,89 bytes\n"), []string{"locale"}},
 
+		{"glued literals reordered", []byte("\x00\x00fmtsrc/main.rsalpha.txt,bravo.txt,charlie.txt,delta.txtcalled unwrap\x00"),
+			[]byte("\x00\x00fmtsrc/main.rsdelta.txt,charlie.txt,bravo.txt,alpha.txtcalled unwrap\x00"), []string{"fileordering"}},
+		{"bare address in a binary", []byte("\x00\x01\x02seed 555555558a30called\x00"), []byte("\x00\x01\x02seed 56197c40fa30called\x00"), []string{"aslr"}},
+
 		// Other shapes: none of the kinds may name its factor.
+		{"bare hash", []byte("dep-1a2b3c4d5e6f\n"), []byte("dep-9f8e7d6c5b4a\n"), nil},
+		{"long hash", []byte("metadata=55aa55aa55aa55aa\n"), []byte("metadata=7f0011223344aabb\n"), nil},
+		{"glued literals changed", []byte("\x00\x00fmtalpha.txt,bravo.txtcalled\x00"), []byte("\x00\x00fmtbravo.txt,alpha.txcalled\x00"), nil},
 		{"added line", []byte("a\nb\n"), []byte("a\nb\nc\n"), nil},
 		{"reordered and changed lines", []byte("src/a.rs\nsrc/b.rs\n"), []byte("src/b.rs\nsrc/a2.rs\n"), nil},
 		{"tar with a member replaced", tarOf(t, "pkg/a", "pkg/b"), tarOf(t, "pkg/b", "pkg/c"), nil},
@@ -125,6 +132,8 @@ func FuzzLineMatchers(f *testing.F) {
 		{"total 1234567.89 bytes", "total 1\u202f234\u202f567,89 bytes"},
 		{"OBJS = a.o b.o c.o", "OBJS = c.o b.o a.o"},
 		{"a, b c", "b c, a"},
+		{"fmtsrc/main.rsalpha.txt,bravo.txt,charlie.txtcalled", "fmtsrc/main.rscharlie.txt,bravo.txt,alpha.txtcalled"},
+		{"seed 555555558a30called", "seed 56197c40fa30called"},
 		{"id 0xdeadbeef", "id 0xcafebabe"},
 	} {
 		f.Add(s[0], s[1])
