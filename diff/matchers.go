@@ -27,10 +27,15 @@ const (
 	// (3,14, 1 234,5) where the other writes it with a decimal point (3.14,
 	// 1234.5), and nothing else differs.
 	MatchDecimalComma MatchKind = "decimal-comma"
+	// MatchCollation: the same lines or entries, in byte order on one side
+	// and in another order, not its reverse, on the other: a sort that
+	// follows a locale's collation. Such a reordering is not MatchReorder:
+	// a program that sorts does not depend on the order it read.
+	MatchCollation MatchKind = "collation"
 )
 
 // MatchKinds are the kinds a Matcher can ask for.
-var MatchKinds = []MatchKind{MatchAddress, MatchDecimalComma, MatchReorder}
+var MatchKinds = []MatchKind{MatchAddress, MatchCollation, MatchDecimalComma, MatchReorder}
 
 // A Matcher labels with Factor a difference whose two sides have the shape of
 // Kind.
@@ -87,8 +92,11 @@ func (m matchers) pairLines(edits []edit, a, b []string, set map[string]bool) {
 		}
 	}
 	flush()
-	if len(m[MatchReorder]) > 0 && sameMultiset(rem, add) {
-		m.label(MatchReorder, set)
+	// The changed lines are the same multiset (perhaps even in the same
+	// order, when the unchanged ones moved around them): the whole lists
+	// are reordered, and their order says how.
+	if len(rem) > 0 && sameCounts(rem, add) {
+		m.reordered(a, b, set)
 	}
 }
 
@@ -103,9 +111,39 @@ func (m matchers) pair(x, y string, set map[string]bool) {
 	if len(m[MatchDecimalComma]) > 0 && decimalCommaDiffers(x, y) {
 		m.label(MatchDecimalComma, set)
 	}
-	if len(m[MatchReorder]) > 0 && entriesReordered(x, y) {
-		m.label(MatchReorder, set)
+	if len(m[MatchReorder])+len(m[MatchCollation]) > 0 {
+		if ex, ey, ok := entriesReordered(x, y); ok {
+			m.reordered(ex, ey, set)
+		}
 	}
+}
+
+// reordered labels two lists that hold the same strings in another order: as
+// sorted by a collation when one is in byte order and the other is not, nor
+// in reverse byte order; as reordered otherwise.
+func (m matchers) reordered(a, b []string, set map[string]bool) {
+	if !sameMultiset(a, b) {
+		return
+	}
+	if collated(a, b) || collated(b, a) {
+		m.label(MatchCollation, set)
+		return
+	}
+	m.label(MatchReorder, set)
+}
+
+// collated says whether a is in byte order and b in another order, not its
+// reverse.
+func collated(a, b []string) bool {
+	if !slices.IsSorted(a) || slices.IsSorted(b) {
+		return false
+	}
+	for i := 1; i < len(b); i++ {
+		if b[i-1] < b[i] {
+			return true // not in reverse byte order
+		}
+	}
+	return false
 }
 
 // words matches the 8-byte words of a differing byte range of two blobs.
@@ -118,7 +156,12 @@ func (m matchers) words(a, b []byte, set map[string]bool) {
 // sameMultiset says whether two non-empty lists hold the same strings, each as
 // often, in a different order.
 func sameMultiset(a, b []string) bool {
-	if len(a) == 0 || len(a) != len(b) || slices.Equal(a, b) {
+	return len(a) > 0 && !slices.Equal(a, b) && sameCounts(a, b)
+}
+
+// sameCounts says whether two lists hold the same strings, each as often.
+func sameCounts(a, b []string) bool {
+	if len(a) != len(b) {
 		return false
 	}
 	count := map[string]int{}
@@ -146,10 +189,10 @@ func entrySep(r rune) bool {
 // the first and last entries (string literals laid end to end in a binary's
 // read-only data), so each place where they can end is tried: from the common
 // prefix back to the separator before it, and likewise for the suffix.
-func entriesReordered(x, y string) bool {
+func entriesReordered(x, y string) (ex, ey []string, ok bool) {
 	const maxLen, maxTries = 16 << 10, 32
 	if x == y || len(x) > maxLen || len(y) > maxLen || !sameLetters(x, y) {
-		return false
+		return nil, nil, false
 	}
 	p := 0
 	for p < len(x) && p < len(y) && x[p] == y[p] {
@@ -161,8 +204,10 @@ func entriesReordered(x, y string) bool {
 	}
 	for i, ti := p, 0; i >= 0 && ti < maxTries; i, ti = i-1, ti+1 {
 		for j, tj := s, 0; j >= 0 && tj < maxTries; j, tj = j-1, tj+1 {
-			if i <= len(x)-j && i <= len(y)-j && entriesPermuted(x[i:len(x)-j], y[i:len(y)-j]) {
-				return true
+			if i <= len(x)-j && i <= len(y)-j {
+				if ex, ey, ok := entriesPermuted(x[i:len(x)-j], y[i:len(y)-j]); ok {
+					return ex, ey, true
+				}
 			}
 			if j > 0 && entrySep(rune(x[len(x)-j])) {
 				break // an entry does not hold a separator
@@ -172,7 +217,7 @@ func entriesReordered(x, y string) bool {
 			break
 		}
 	}
-	return false
+	return nil, nil, false
 }
 
 // sameLetters says whether x and y hold the same bytes, each as often, but for
@@ -195,10 +240,10 @@ func sameLetters(x, y string) bool {
 
 // entriesPermuted says whether x and y split into the same entries in another
 // order, with the same separators.
-func entriesPermuted(x, y string) bool {
-	ex, ey := strings.FieldsFunc(x, entrySep), strings.FieldsFunc(y, entrySep)
+func entriesPermuted(x, y string) (ex, ey []string, ok bool) {
+	ex, ey = strings.FieldsFunc(x, entrySep), strings.FieldsFunc(y, entrySep)
 	if len(ex) < 2 || !sameMultiset(ex, ey) {
-		return false
+		return nil, nil, false
 	}
 	// The separators in order: "a, b c" and "b c, a" are not a reordering
 	// of entries but an edit.
@@ -210,7 +255,10 @@ func entriesPermuted(x, y string) bool {
 			return -1
 		}, s)
 	}
-	return squeeze(seps(x)) == squeeze(seps(y))
+	if squeeze(seps(x)) != squeeze(seps(y)) {
+		return nil, nil, false
+	}
+	return ex, ey, true
 }
 
 // squeeze drops repeated separators, which FieldsFunc ignores too.

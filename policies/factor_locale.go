@@ -95,6 +95,11 @@ var localeFactor = Factor{
 		if vs.Locale != base.Locale && decimalComma(vs.Locale) {
 			ev.Matchers = append(ev.Matchers, MatchDecimalComma)
 		}
+		// LC_COLLATE (or LANG): sort(1) and strcoll order lines and words
+		// unlike byte order.
+		if collate(vs) != collate(base) {
+			ev.Matchers = append(ev.Matchers, MatchCollation)
+		}
 		return ev
 	},
 	Probe: Probe{
@@ -150,4 +155,14 @@ func decimalComma(locale string) bool {
 	lang, _, _ := strings.Cut(language(locale), "_")
 	return slices.Contains([]string{"bg", "ca", "cs", "da", "de", "el", "es", "et", "eu", "fi", "fr", "gl", "hr", "hu", "id",
 		"is", "it", "lt", "lv", "nb", "nl", "nn", "no", "pl", "pt", "ro", "ru", "sk", "sl", "sr", "sv", "tr", "uk", "vi"}, lang)
+}
+
+// collate is the locale LC_COLLATE takes its order from.
+func collate(s Settings) string {
+	for _, kv := range s.LocaleVars {
+		if v, ok := strings.CutPrefix(kv, "LC_COLLATE="); ok {
+			return v
+		}
+	}
+	return s.Locale
 }

@@ -109,7 +109,8 @@ type Evidence struct {
 	// the bytes hold: "reorder" (the same lines, members or entries in
 	// another order), "address" (a user-space address that moved, at the
 	// same place on both sides), "decimal-comma" (3,14 where the control
-	// has 3.14). They are the kinds of diff.Matcher (package policies does
+	// has 3.14), "collation" (lines or words in byte order in the control,
+	// in another order, not its reverse, in the variant). They are the kinds of diff.Matcher (package policies does
 	// not import diff; a runner test checks that the names agree).
 	Matchers []string
 }
@@ -119,6 +120,7 @@ const (
 	MatchReorder      = "reorder"
 	MatchAddress      = "address"
 	MatchDecimalComma = "decimal-comma"
+	MatchCollation    = "collation"
 )
 
 // IsZero says whether the evidence names nothing.

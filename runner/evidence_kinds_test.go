@@ -93,6 +93,9 @@ func TestEvidenceKinds(t *testing.T) {
 			[]byte("scratch buffer at 0x7fffffffe3a0\n"),
 			[]byte("scratch buffer at 0x7ffd5a3c1e20\n")},
 		{"stack address in binary", "aslr", elfWithWord(0x7fffffffe3a0), elfWithWord(0x7ffd5a3c1e20)},
+		{"collation", "locale",
+			[]byte("Util\nalloc\nsocket\nthread\nzlib\n"),
+			[]byte("alloc\nsocket\nUtil\nzlib\nthread\n")},
 		{"decimal comma", "locale",
 			[]byte("ratio = 0.750000\n"),
 			[]byte("ratio = 0,750000\n")},
@@ -164,7 +167,7 @@ func elfWithWord(addr uint64) []byte {
 // TestMatchKindsAgree checks that the shapes of difference policies names are
 // the kinds package diff knows.
 func TestMatchKindsAgree(t *testing.T) {
-	for _, k := range []string{policies.MatchReorder, policies.MatchAddress, policies.MatchDecimalComma} {
+	for _, k := range []string{policies.MatchReorder, policies.MatchAddress, policies.MatchDecimalComma, policies.MatchCollation} {
 		if !slices.Contains(diff.MatchKinds, diff.MatchKind(k)) {
 			t.Errorf("policies names match kind %q, which diff does not know", k)
 		}
