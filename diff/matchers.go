@@ -18,10 +18,10 @@ const (
 	// members or entries of a line, in another order.
 	MatchReorder MatchKind = "reorder"
 	// MatchAddress: at the same place, both sides hold a different
-	// user-space address: a 0x-prefixed hex number in text, or an 8-byte
-	// little-endian word in binary data (at an offset that is a multiple of 8),
-	// in [2^32, 2^48), where PIE executables, the heap, shared libraries
-	// and the stack are mapped.
+	// user-space address: a hex number in text (0x-prefixed, or 12 bare
+	// digits), or an 8-byte little-endian word in binary data (at an offset
+	// that is a multiple of 8), in the ranges where PIE executables, the
+	// heap, shared libraries and the stack are mapped (userAddress).
 	MatchAddress MatchKind = "address"
 	// MatchDecimalComma: one side writes a number with a decimal comma
 	// (3,14, 1 234,5) where the other writes it with a decimal point (3.14,
@@ -283,13 +283,26 @@ var reHexAddr = regexp.MustCompile(`\b0[xX][0-9a-fA-F]{9,16}\b|[0-9a-f]{12}`)
 // randomization moves on 64-bit Linux: from 4 GiB (PIE executables at
 // 0x55…, shared libraries and the stack at 0x7f…) to the top of a 48-bit
 // address space.
-func userAddress(v uint64) bool { return v >= 1<<32 && v < 1<<48 }
+//
+// Its top byte must be where the kernel puts randomized mappings: 0x55 and
+// 0x56 (PIE executables and the heap), 0x7f (libraries and the stack) on
+// x86-64, 0xaa and 0xff on arm64. Two 32-bit fields side by side (a line
+// and a column, a length and a count) make words in [2^32, 2^48) too, but
+// seldom with such a top byte.
+func userAddress(v uint64) bool {
+	if v < 1<<32 || v >= 1<<48 {
+		return false
+	}
+	switch v >> 40 {
+	case 0x55, 0x56, 0x7f, 0xaa, 0xff:
+		return true
+	}
+	return false
+}
 
 // parseAddress reads the address reHexAddr matched at loc in s: a 0x-prefixed
-// one in the user-space range, or 12 bare hex digits not after another hex
-// digit whose top byte is where randomized mappings go on 64-bit Linux: 0x55
-// and 0x56 (PIE executables and the heap), 0x7f (libraries and the stack) on
-// x86-64, 0xaa and 0xff on arm64.
+// one or 12 bare hex digits not after another hex digit, in the user-space
+// ranges randomization moves (userAddress).
 func parseAddress(s string, loc []int) (uint64, bool) {
 	m := s[loc[0]:loc[1]]
 	if prefixed(m) {
@@ -305,11 +318,7 @@ func parseAddress(s string, loc []int) (uint64, bool) {
 		return 0, false
 	}
 	v, err := strconv.ParseUint(m, 16, 64)
-	switch v >> 40 {
-	case 0x55, 0x56, 0x7f, 0xaa, 0xff:
-		return v, err == nil
-	}
-	return 0, false
+	return v, err == nil && userAddress(v)
 }
 
 func prefixed(m string) bool { return len(m) > 2 && m[0] == '0' && (m[1] == 'x' || m[1] == 'X') }
