@@ -103,6 +103,7 @@ func TestMatchers(t *testing.T) {
 		{"address on one side", []byte("ptr 0x7ffd5a3c1e20\n"), []byte("ptr (nil)\n"), nil},
 		{"address and other text", []byte("buf at 0x7fffffffe3a0 pass 1\n"), []byte("buf at 0x7ffd5a3c1e20 pass 2\n"), nil},
 		{"small word in binary", elfish(0x7fffffffe3a0, 42), elfish(0x7fffffffe3a0, 43), nil},
+		{"two 32-bit fields in binary", elfish(41<<32|1203, 42), elfish(57<<32|988, 42), nil},
 		{"random word in binary", elfish(0x9e3779b97f4a7c15, 42), elfish(0x7f4a7c159e3779b9, 42), nil},
 		{"number changed", []byte("pi = 3.141593\n"), []byte("pi = 3.141594\n"), nil},
 		{"comma on both sides", []byte("v = 3,14\n"), []byte("v = 3,15\n"), nil},
