@@ -183,3 +183,20 @@ func TestMatchKindsAgree(t *testing.T) {
 		t.Errorf("nothing perturbed: matchers %v", got)
 	}
 }
+
+// TestCheckMatchersTakeNoReordering checks that a check's evidence does not
+// take reorderings as real: a nondeterministic artifact reorders by itself.
+func TestCheckMatchersTakeNoReordering(t *testing.T) {
+	base := policies.Normalized(policies.DefaultSourceDateEpoch)
+	all := policies.Perturb(base, policies.Names(), 5)
+	var kinds []diff.MatchKind
+	for _, m := range checkMatchers(base, all) {
+		kinds = append(kinds, m.Kind)
+	}
+	if slices.Contains(kinds, diff.MatchReorder) || slices.Contains(kinds, diff.MatchCollation) {
+		t.Errorf("check matchers %v hold a reordering", kinds)
+	}
+	if !slices.Contains(kinds, diff.MatchAddress) || !slices.Contains(kinds, diff.MatchDecimalComma) {
+		t.Errorf("check matchers %v lack address or decimal-comma", kinds)
+	}
+}

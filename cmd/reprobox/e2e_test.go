@@ -253,7 +253,7 @@ func TestCheckFixtures(t *testing.T) {
 		{"domainname", []string{"domainname"}, true},
 		{"user", []string{"user"}, true},
 		{"home", []string{"home"}, true},
-		{"fileordering", []string{"fileordering"}, true},
+		{"fileordering", []string{"fileordering"}, false},
 		{"num_cpus", []string{"num_cpus"}, false},
 		{"kernel", []string{"kernel"}, true},
 		{"aslr", []string{"aslr"}, true},
