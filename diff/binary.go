@@ -81,6 +81,10 @@ func (e *engine) byteDiff(ctx context.Context, n *nodeBuilder, a, b blob) {
 	for i, r := range ranges {
 		sa, sb := printableAround(a, r.start, r.end), printableAround(b, r.start, r.end)
 		n.evidence(sa, sb)
+		if len(e.mat) > 0 {
+			e.mat.pair(sa, sb, n.labels)
+			e.mat.words(alignedWords(a, r.start, r.end), alignedWords(b, r.start, r.end), n.labels)
+		}
 		if i >= shownRanges {
 			continue
 		}
@@ -246,4 +250,17 @@ func splitNUL(data []byte) []string {
 		}
 	}
 	return out
+}
+
+// alignedWords reads the 8-byte words that hold [start, end), up to 64 bytes.
+func alignedWords(b blob, start, end int64) []byte {
+	ws, we := start&^7, (end+7)&^7
+	if we > b.size || we-ws > 64 {
+		return nil
+	}
+	buf := make([]byte, we-ws)
+	if readFull(b.ra, buf, ws) != nil {
+		return nil
+	}
+	return buf
 }

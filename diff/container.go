@@ -171,14 +171,16 @@ func (e *engine) compareMembers(ctx context.Context, n *nodeBuilder, path string
 		st.added++
 	}
 	n.n.Children = append(n.n.Children, c.nodes...)
-	if ordered {
-		orderDiff(n, as, bs, p)
+	if ordered && orderDiff(n, as, bs, p) && sameNames(as, bs, p) {
+		// The same members, in another order.
+		e.mat.label(MatchReorder, n.labels)
 	}
 	return st
 }
 
-// orderDiff notes when paired members appear in a different order.
-func orderDiff(n *nodeBuilder, as, bs []member, p pairing) {
+// orderDiff notes when paired members appear in a different order, and says
+// whether they do.
+func orderDiff(n *nodeBuilder, as, bs []member, p pairing) bool {
 	inB := make([][2]int, len(p.pairs))
 	copy(inB, p.pairs)
 	// Sort the pairs by their B index; A indexes must then increase.
@@ -187,9 +189,23 @@ func orderDiff(n *nodeBuilder, as, bs []member, p pairing) {
 		if inB[k][0] != p.pairs[k][0] {
 			n.line("member order differs: position %d holds %s in A, %s in B",
 				k, as[p.pairs[k][0]].name, bs[inB[k][1]].name)
-			return
+			return true
 		}
 	}
+	return false
+}
+
+// sameNames says whether every member is paired with one of the same name.
+func sameNames(as, bs []member, p pairing) bool {
+	if len(p.removed) > 0 || len(p.added) > 0 {
+		return false
+	}
+	for _, pr := range p.pairs {
+		if as[pr[0]].name != bs[pr[1]].name {
+			return false
+		}
+	}
+	return true
 }
 
 func sortPairsByB(ps [][2]int) {

@@ -48,6 +48,10 @@ type TimeRange struct {
 type Options struct {
 	Labels     []Label
 	TimeRanges []TimeRange
+	// Matchers label differences by the shape of their two sides: the
+	// same lines or members in another order, moved addresses, a decimal
+	// comma for a point.
+	Matchers []Matcher
 
 	// MaxTextLines bounds WriteText when it is given no bound; default 400.
 	MaxTextLines int

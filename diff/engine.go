@@ -28,6 +28,7 @@ import (
 type engine struct {
 	opts Options
 	lab  *labeler
+	mat  matchers
 	sem  chan struct{} // worker slots beyond the calling goroutine
 	mem  atomic.Int64  // bytes of the memory budget left
 
@@ -37,7 +38,7 @@ type engine struct {
 
 func newEngine(opts Options) *engine {
 	opts = opts.withDefaults()
-	e := &engine{opts: opts, lab: newLabeler(opts.Labels, opts.TimeRanges), sem: make(chan struct{}, opts.Workers)}
+	e := &engine{opts: opts, lab: newLabeler(opts.Labels, opts.TimeRanges), mat: newMatchers(opts.Matchers), sem: make(chan struct{}, opts.Workers)}
 	e.mem.Store(opts.MaxMemory)
 	return e
 }

@@ -23,7 +23,8 @@ func FuzzReaders(f *testing.F) {
 		opts := Options{
 			Workers: 2, MaxMemory: 1 << 20, MaxExpand: 8 << 20, MaxStructured: 4 << 20,
 			MaxMembers: 500, MaxDepth: 6, TempDir: t.TempDir(),
-			Labels: []Label{{Factor: "build_path", Values: []string{"/build/reprobox-variant"}}},
+			Labels:   []Label{{Factor: "build_path", Values: []string{"/build/reprobox-variant"}}},
+			Matchers: allMatchers,
 		}
 		rep, err := Readers(context.Background(), "x", bytes.NewReader(a), int64(len(a)), bytes.NewReader(b), int64(len(b)), opts)
 		if err != nil {

@@ -265,7 +265,9 @@ func (e *engine) diffText(ctx context.Context, path string, a, b blob) (*Node, e
 	if bytes.Contains(da, []byte("\r\n")) != bytes.Contains(db, []byte("\r\n")) {
 		n.line("line endings differ (CRLF in %s)", map[bool]string{true: "A", false: "B"}[bytes.Contains(da, []byte("\r\n"))])
 	}
-	removed, added := unified(diffSeq(la, lb), la, lb, 3, func(s string) { n.line("%s", s) }, func(s string) { n.evidence(s) })
+	edits := diffSeq(la, lb)
+	e.mat.pairLines(edits, la, lb, n.labels)
+	removed, added := unified(edits, la, lb, 3, func(s string) { n.line("%s", s) }, func(s string) { n.evidence(s) })
 	switch {
 	case removed == 0 && added == 0:
 		n.n.Summary = "line terminators differ"
@@ -278,7 +280,9 @@ func (e *engine) diffText(ctx context.Context, path string, a, b blob) (*Node, e
 // stringsDiff adds the changed strings between two lists to a node, as "-" and
 // "+" lines in order, scanning them for labels, and returns the counts.
 func stringsDiff(n *nodeBuilder, a, b []string) (removed, added int) {
-	for _, e := range diffSeq(a, b) {
+	edits := diffSeq(a, b)
+	n.e.mat.pairLines(edits, a, b, n.labels)
+	for _, e := range edits {
 		switch e.op {
 		case '-':
 			removed++

@@ -20,7 +20,15 @@ var aslrFactor = Factor{
 		}
 		return 0
 	},
-	Unseen: "addresses that move leave no string of the factor's own",
+	// Addresses that move leave no string of the factor's own: they show
+	// as user-space addresses that differ at the same place (printed in
+	// hex, or as 8-byte words in binary data).
+	Evidence: func(base, vs Settings) Evidence {
+		if vs.ASLR == base.ASLR {
+			return Evidence{}
+		}
+		return Evidence{Matchers: []string{MatchAddress}}
+	},
 	Probe: Probe{
 		Keys:      []string{"personality"},
 		AlsoMoves: []string{"stack"},

@@ -18,7 +18,14 @@ var fileOrderingFactor = Factor{
 		}
 		return nil
 	},
-	Unseen: "an order leaves no string of its own: it shows only as reordered content",
+	// An order leaves no string of its own: it shows as the same lines,
+	// archive members or entries of a line in another order.
+	Evidence: func(base, vs Settings) Evidence {
+		if vs.FileOrdering == base.FileOrdering {
+			return Evidence{}
+		}
+		return Evidence{Matchers: []string{MatchReorder}}
+	},
 	Probe: Probe{
 		// The native order is the file system's: the probe can only see
 		// that the reverse one differs from it.

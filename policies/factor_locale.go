@@ -90,6 +90,16 @@ var localeFactor = Factor{
 				}
 			}
 		}
+		// LC_NUMERIC follows LANG: a locale with a decimal comma shows as
+		// 3,14 where the control printed 3.14.
+		if vs.Locale != base.Locale && decimalComma(vs.Locale) {
+			ev.Matchers = append(ev.Matchers, MatchDecimalComma)
+		}
+		// LC_COLLATE (or LANG): sort(1) and strcoll order lines and words
+		// unlike byte order.
+		if collate(vs) != collate(base) {
+			ev.Matchers = append(ev.Matchers, MatchCollation)
+		}
 		return ev
 	},
 	Probe: Probe{
@@ -137,3 +147,22 @@ var turkishCase = func() []string {
 
 // language is a locale's name without its codeset: fr_FR for fr_FR.UTF-8.
 func language(locale string) string { return strings.SplitN(locale, ".", 2)[0] }
+
+// decimalComma says whether a locale writes numbers with a decimal comma: the
+// languages of continental Europe, Latin America and beyond whose glibc
+// LC_NUMERIC has decimal_point ",".
+func decimalComma(locale string) bool {
+	lang, _, _ := strings.Cut(language(locale), "_")
+	return slices.Contains([]string{"bg", "ca", "cs", "da", "de", "el", "es", "et", "eu", "fi", "fr", "gl", "hr", "hu", "id",
+		"is", "it", "lt", "lv", "nb", "nl", "nn", "no", "pl", "pt", "ro", "ru", "sk", "sl", "sr", "sv", "tr", "uk", "vi"}, lang)
+}
+
+// collate is the locale LC_COLLATE takes its order from.
+func collate(s Settings) string {
+	for _, kv := range s.LocaleVars {
+		if v, ok := strings.CutPrefix(kv, "LC_COLLATE="); ok {
+			return v
+		}
+	}
+	return s.Locale
+}

@@ -84,17 +84,17 @@ func TestFactorUnitsComplete(t *testing.T) {
 			// Evidence: none without a perturbation, some with one
 			// unless Unseen, and none when another factor is perturbed.
 			if f.Evidence != nil {
-				if ev := f.Evidence(base, base); len(ev.Values)+len(ev.Times) != 0 {
+				if ev := f.Evidence(base, base); !ev.IsZero() {
 					t.Errorf("evidence %+v with nothing perturbed", ev)
 				}
-				if ev := f.Evidence(base, v); len(ev.Values)+len(ev.Times) == 0 {
+				if ev := f.Evidence(base, v); ev.IsZero() {
 					t.Error("no evidence for the perturbed value")
 				}
 				for _, g := range Factors {
 					if g.Name == f.Name {
 						continue
 					}
-					if ev := f.Evidence(base, Perturb(base, []string{g.Name}, 42)); len(ev.Values)+len(ev.Times) != 0 {
+					if ev := f.Evidence(base, Perturb(base, []string{g.Name}, 42)); !ev.IsZero() {
 						t.Errorf("evidence %+v when only %s is perturbed", ev, g.Name)
 					}
 				}

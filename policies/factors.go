@@ -105,7 +105,26 @@ type Evidence struct {
 	// Times are time ranges: a time found in the bytes within one of them
 	// names the factor.
 	Times []TimeSpan
+	// Matchers are the shapes of difference that name the factor whatever
+	// the bytes hold: "reorder" (the same lines, members or entries in
+	// another order), "address" (a user-space address that moved, at the
+	// same place on both sides), "decimal-comma" (3,14 where the control
+	// has 3.14), "collation" (lines or words in byte order in the control,
+	// in another order, not its reverse, in the variant). They are the kinds of diff.Matcher (package policies does
+	// not import diff; a runner test checks that the names agree).
+	Matchers []string
 }
+
+// The shapes of difference an Evidence's Matchers name.
+const (
+	MatchReorder      = "reorder"
+	MatchAddress      = "address"
+	MatchDecimalComma = "decimal-comma"
+	MatchCollation    = "collation"
+)
+
+// IsZero says whether the evidence names nothing.
+func (e Evidence) IsZero() bool { return len(e.Values)+len(e.Times)+len(e.Matchers) == 0 }
 
 // A TimeSpan is a closed range of times.
 type TimeSpan struct{ From, To time.Time }
@@ -227,7 +246,7 @@ func FactorEvidence(base, vs Settings) []NamedEvidence {
 		if f.Evidence == nil {
 			continue
 		}
-		if ev := f.Evidence(base, vs); len(ev.Values) > 0 || len(ev.Times) > 0 {
+		if ev := f.Evidence(base, vs); !ev.IsZero() {
 			out = append(out, NamedEvidence{Factor: f.Name, Evidence: ev})
 		}
 	}

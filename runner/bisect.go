@@ -924,7 +924,7 @@ func (b *bisection) localize(ctx context.Context, rep *BisectReport, ev *badEvid
 		}
 		return nil
 	}
-	opts := LocalizeOptions{Labels: Labels(ev.base, vs), TimeRanges: TimeRanges(ev.base, vs), EvidenceLines: max(b.opts.EvidenceLines/2, 4)}
+	opts := LocalizeOptions{Labels: Labels(ev.base, vs), TimeRanges: TimeRanges(ev.base, vs), Matchers: Matchers(ev.base, vs), EvidenceLines: max(b.opts.EvidenceLines/2, 4)}
 	for _, path := range slices.Sorted(maps.Keys(x.Artifacts)) {
 		if x.Artifacts[path] != y.Artifacts[path] {
 			opts.ArtifactA, opts.ArtifactB = x.Artifacts[path], y.Artifacts[path]
@@ -997,7 +997,7 @@ func (b *bisection) evidence(ctx context.Context, rep *BisectReport, c Commit) e
 		if x.Artifacts[path] == y.Artifacts[path] || x.files[path] == "" || y.files[path] == "" {
 			continue
 		}
-		opts := diff.Options{Labels: Labels(ev.base, vs), TimeRanges: TimeRanges(ev.base, vs)}
+		opts := diff.Options{Labels: Labels(ev.base, vs), TimeRanges: TimeRanges(ev.base, vs), Matchers: Matchers(ev.base, vs)}
 		d, err := diff.Files(ctx, x.files[path], y.files[path], opts)
 		if err != nil {
 			return fmt.Errorf("runner: diff %s: %w", path, err)

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -81,6 +82,23 @@ func TestEvidenceKinds(t *testing.T) {
 		{"man page date", "time",
 			[]byte(base.ClockTime().Format(`.TH HELLO 1 "January 2006"`) + "\n"),
 			[]byte(clock.ClockTime().Format(`.TH HELLO 1 "January 2006"`) + "\n")},
+		{"reordered lines", "fileordering",
+			[]byte("src/lib.rs\nsrc/parse.rs\nsrc/render.rs\n"),
+			[]byte("src/render.rs\nsrc/parse.rs\nsrc/lib.rs\n")},
+		{"reordered entries", "fileordering",
+			[]byte("SOURCES = lib.c parse.c render.c\n"),
+			[]byte("SOURCES = render.c parse.c lib.c\n")},
+		{"reordered tar members", "fileordering", tarNamed(t, "doc/a.md", "doc/b.md", "doc/c.md"), tarNamed(t, "doc/c.md", "doc/b.md", "doc/a.md")},
+		{"printed stack address", "aslr",
+			[]byte("scratch buffer at 0x7fffffffe3a0\n"),
+			[]byte("scratch buffer at 0x7ffd5a3c1e20\n")},
+		{"stack address in binary", "aslr", elfWithWord(0x7fffffffe3a0), elfWithWord(0x7ffd5a3c1e20)},
+		{"collation", "locale",
+			[]byte("Util\nalloc\nsocket\nthread\nzlib\n"),
+			[]byte("alloc\nsocket\nUtil\nzlib\nthread\n")},
+		{"decimal comma", "locale",
+			[]byte("ratio = 0.750000\n"),
+			[]byte("ratio = 0,750000\n")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.factor == "umask" && umask.Umask == base.Umask {
@@ -95,7 +113,7 @@ func TestEvidenceKinds(t *testing.T) {
 				t.Fatal(err)
 			}
 			named := func(s policies.Settings) []string {
-				rep, err := diff.Files(context.Background(), a, b, diff.Options{Labels: Labels(base, s), TimeRanges: TimeRanges(base, s)})
+				rep, err := diff.Files(context.Background(), a, b, diff.Options{Labels: Labels(base, s), TimeRanges: TimeRanges(base, s), Matchers: Matchers(base, s)})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -104,10 +122,81 @@ func TestEvidenceKinds(t *testing.T) {
 			if got := named(vs(tc.factor)); !slices.Contains(got, tc.factor) {
 				t.Errorf("%s perturbed: evidence names %v", tc.factor, got)
 			}
-			other := "hostname"
-			if got := named(vs(other)); slices.Contains(got, tc.factor) {
-				t.Errorf("only %s perturbed: evidence names %v", other, got)
+			for _, f := range policies.Factors {
+				if f.Name == tc.factor {
+					continue
+				}
+				if got := named(vs(f.Name)); slices.Contains(got, tc.factor) {
+					t.Errorf("only %s perturbed: evidence names %v", f.Name, got)
+				}
 			}
 		})
+	}
+}
+
+// tarNamed is a tar of the named members, in the order given.
+func tarNamed(t *testing.T, names ...string) []byte {
+	var b bytes.Buffer
+	w := tar.NewWriter(&b)
+	for _, n := range names {
+		data := []byte("# " + n + "\n")
+		if err := w.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(data)),
+			ModTime: time.Unix(policies.DefaultSourceDateEpoch, 0), Format: tar.FormatUSTAR}); err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// elfWithWord is an ELF header followed by a saved frame whose second word
+// is a stack address (not a valid ELF file: the diff compares its bytes).
+func elfWithWord(addr uint64) []byte {
+	b := make([]byte, 192)
+	copy(b, "\x7fELF\x02\x01\x01")
+	copy(b[64:], "saved frame\x00")
+	binary.LittleEndian.PutUint64(b[80:], 0x555555555189)
+	binary.LittleEndian.PutUint64(b[88:], addr)
+	binary.LittleEndian.PutUint64(b[96:], 3)
+	return b
+}
+
+// TestMatchKindsAgree checks that the shapes of difference policies names are
+// the kinds package diff knows.
+func TestMatchKindsAgree(t *testing.T) {
+	for _, k := range []string{policies.MatchReorder, policies.MatchAddress, policies.MatchDecimalComma, policies.MatchCollation} {
+		if !slices.Contains(diff.MatchKinds, diff.MatchKind(k)) {
+			t.Errorf("policies names match kind %q, which diff does not know", k)
+		}
+	}
+	base := policies.Normalized(policies.DefaultSourceDateEpoch)
+	all := policies.Perturb(base, policies.Names(), 5)
+	for _, m := range Matchers(base, all) {
+		if !slices.Contains(diff.MatchKinds, m.Kind) {
+			t.Errorf("factor %s asks for match kind %q, which diff does not know", m.Factor, m.Kind)
+		}
+	}
+	if got := Matchers(base, base); len(got) != 0 {
+		t.Errorf("nothing perturbed: matchers %v", got)
+	}
+}
+
+// TestCheckMatchersTakeNoReordering checks that a check's evidence does not
+// take reorderings as real: a nondeterministic artifact reorders by itself.
+func TestCheckMatchersTakeNoReordering(t *testing.T) {
+	base := policies.Normalized(policies.DefaultSourceDateEpoch)
+	all := policies.Perturb(base, policies.Names(), 5)
+	var kinds []diff.MatchKind
+	for _, m := range checkMatchers(base, all) {
+		kinds = append(kinds, m.Kind)
+	}
+	if slices.Contains(kinds, diff.MatchReorder) || slices.Contains(kinds, diff.MatchCollation) {
+		t.Errorf("check matchers %v hold a reordering", kinds)
+	}
+	if !slices.Contains(kinds, diff.MatchAddress) || !slices.Contains(kinds, diff.MatchDecimalComma) {
+		t.Errorf("check matchers %v lack address or decimal-comma", kinds)
 	}
 }

@@ -266,9 +266,11 @@ type LocalizeOptions struct {
 	// ArtifactA and ArtifactB are the SHA-256 of the artifact in each
 	// build, to end the chain at the unit that made it; optional.
 	ArtifactA, ArtifactB string
-	// Labels and TimeRanges label the evidence (see diff.Options).
+	// Labels, TimeRanges and Matchers label the evidence (see
+	// diff.Options).
 	Labels     []diff.Label
 	TimeRanges []diff.TimeRange
+	Matchers   []diff.Matcher
 	// EvidenceLines bounds the evidence text; default 20.
 	EvidenceLines int
 }
@@ -313,7 +315,7 @@ func LocalizeIntermediates(ctx context.Context, a, b *Intermediates, opts Locali
 	l := &Localization{Divergence: d, Summary: d.String()}
 	var buf bytes.Buffer
 	left := opts.EvidenceLines
-	dopts := diff.Options{Labels: opts.Labels, TimeRanges: opts.TimeRanges, Workers: 1}
+	dopts := diff.Options{Labels: opts.Labels, TimeRanges: opts.TimeRanges, Matchers: opts.Matchers, Workers: 1}
 	for _, c := range d.First[0].Files {
 		if left <= 1 {
 			break

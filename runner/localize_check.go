@@ -145,7 +145,7 @@ func (c *checker) artifactText(ctx context.Context, path string, x, y *observati
 	if fa == "" || fb == "" {
 		return "", nil
 	}
-	rep, err := diff.Files(ctx, fa, fb, diff.Options{Labels: Labels(c.p.Base, vs), TimeRanges: TimeRanges(c.p.Base, vs)})
+	rep, err := diff.Files(ctx, fa, fb, diff.Options{Labels: Labels(c.p.Base, vs), TimeRanges: TimeRanges(c.p.Base, vs), Matchers: Matchers(c.p.Base, vs)})
 	if err != nil {
 		return "", err
 	}
@@ -178,7 +178,7 @@ func (c *checker) localizePair(ctx context.Context, a *ArtifactReport, x, y *obs
 	budget := max(c.opts.EvidenceLines/2, 4)
 	l, err := LocalizeIntermediates(ctx, x.inter, y.inter, LocalizeOptions{
 		ArtifactA: x.hashes[a.Path], ArtifactB: y.hashes[a.Path],
-		Labels: Labels(c.p.Base, vs), TimeRanges: TimeRanges(c.p.Base, vs), EvidenceLines: budget - 1,
+		Labels: Labels(c.p.Base, vs), TimeRanges: TimeRanges(c.p.Base, vs), Matchers: Matchers(c.p.Base, vs), EvidenceLines: budget - 1,
 	})
 	if err != nil {
 		if ctx.Err() != nil {

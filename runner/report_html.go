@@ -150,7 +150,7 @@ func CheckEvidenceTrees(ctx context.Context, p *Plan, rep *CheckReport, out stri
 			continue
 		}
 		vs := policies.Perturb(p.Base, strings.Split(c, "+"), rep.Seed)
-		d, err := diff.Files(ctx, ca, cb, diff.Options{Labels: Labels(p.Base, vs), TimeRanges: TimeRanges(p.Base, vs)})
+		d, err := diff.Files(ctx, ca, cb, diff.Options{Labels: Labels(p.Base, vs), TimeRanges: TimeRanges(p.Base, vs), Matchers: Matchers(p.Base, vs)})
 		if err != nil {
 			return nil, fmt.Errorf("runner: diff %s: %w", a.Path, err)
 		}
