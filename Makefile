@@ -32,6 +32,7 @@ demo: setup
 
 test: setup
 	@$(MAKE) --no-print-directory deps APT_PACKAGES="$(TEST_PACKAGES)"
+	@$(MAKE) --no-print-directory buildkitd
 	go vet -tags $(TAGS) ./...
 	REPROBOX_IMAGE=$(IMAGE) REPROBOX_DATA_DIR=$(DATA_DIR) go test -tags $(TAGS) -race -count=1 -timeout 60m $$(go list ./... | grep -v '/cmd/reprobox$$')
 	# The CLI's end-to-end tests without -race: they run the test binary as
@@ -53,7 +54,6 @@ deps:
 	  echo "installing: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
-	@$(MAKE) --no-print-directory buildkitd
 
 # buildkitd and buildctl in $(BUILDKIT_DIR), built once (minutes).
 buildkitd:
@@ -62,9 +62,10 @@ buildkitd:
 bin:
 	go build -tags $(TAGS) -o $(BIN) ./cmd/reprobox
 
-# The default image, built once (about a minute) and kept in $(DATA_DIR).
+# The default image, built once (about two minutes) and kept in $(DATA_DIR);
+# built again when this reprobox defines it otherwise (packages, locales, ...).
 image: bin
-	@$(BIN) image inspect $(IMAGE) --data-dir $(DATA_DIR) >/dev/null 2>&1 || $(BIN) image build --data-dir $(DATA_DIR)
+	@$(BIN) image build --if-changed --name $(IMAGE) --data-dir $(DATA_DIR) >/dev/null
 
 lint:
 	gofmt -l . | tee /dev/stderr | (! read)

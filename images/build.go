@@ -644,3 +644,43 @@ func (s *Store) storeImage(name string, cfg v1.Image, layers []v1.Descriptor, st
 	}
 	return Image{Name: name, Digest: mdesc.Digest, Manifest: m, Config: cfg, Size: size}, nil
 }
+
+// Current returns nil when img was built by Build with opts as they are now:
+// the same requested packages, locales, suites, mirrors and
+// SOURCE_DATE_EPOCH (its labels say so), or an error naming the first
+// difference. It does not look at the archive: the same definition built on
+// another day may still give another digest. A build from a lock is never
+// taken as current.
+func Current(img Image, opts BuildOptions) error {
+	if opts.Lock != nil {
+		return errors.New("a build from a lock is compared by its digest, not its definition")
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return err
+	}
+	pkgs := slices.Concat(BasePackages, o.Packages)
+	if o.Minimal {
+		pkgs = slices.Clone(o.Packages)
+	}
+	slices.Sort(pkgs)
+	pkgs = slices.Compact(pkgs)
+	locales := Locales
+	if o.Minimal {
+		locales = []string{}
+	}
+	labels := img.Config.Config.Labels
+	for _, l := range []struct{ key, want string }{
+		{LabelPackages, strings.Join(pkgs, ",")},
+		{LabelLocales, strings.Join(locales, ",")},
+		{LabelSuites, strings.Join(suites(), ",")},
+		{LabelMirror, o.Mirror},
+		{LabelSecurityMirror, o.SecurityMirror},
+		{LabelSourceDateEpoch, strconv.FormatInt(o.SourceDateEpoch, 10)},
+	} {
+		if got, ok := labels[l.key]; !ok || got != l.want {
+			return fmt.Errorf("%s is %q, this reprobox builds %q", l.key, got, l.want)
+		}
+	}
+	return nil
+}

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -122,3 +124,50 @@ Package: b
 Status: deinstall ok config-files
 Version: 2
 `
+
+// TestCurrent: an image is current when its labels give the definition the
+// options would build now, and not when any part of it differs.
+func TestCurrent(t *testing.T) {
+	o := BuildOptions{Name: DefaultName}
+	def, err := o.withDefaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs := slices.Clone(BasePackages)
+	slices.Sort(pkgs)
+	labels := func() map[string]string {
+		return map[string]string{
+			LabelPackages:        strings.Join(pkgs, ","),
+			LabelLocales:         strings.Join(Locales, ","),
+			LabelSuites:          strings.Join(suites(), ","),
+			LabelMirror:          def.Mirror,
+			LabelSecurityMirror:  def.SecurityMirror,
+			LabelSourceDateEpoch: strconv.FormatInt(def.SourceDateEpoch, 10),
+		}
+	}
+	img := func(l map[string]string) Image {
+		var i Image
+		i.Config.Config.Labels = l
+		return i
+	}
+	if err := Current(img(labels()), o); err != nil {
+		t.Errorf("the same definition: %v", err)
+	}
+	for _, key := range []string{LabelPackages, LabelLocales, LabelSuites, LabelMirror, LabelSecurityMirror, LabelSourceDateEpoch} {
+		l := labels()
+		l[key] += "x"
+		if err := Current(img(l), o); err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("%s changed: %v, want an error naming it", key, err)
+		}
+		delete(l, key)
+		if Current(img(l), o) == nil {
+			t.Errorf("%s missing: taken as current", key)
+		}
+	}
+	if Current(img(labels()), BuildOptions{Name: DefaultName, Packages: []string{"ripgrep"}}) == nil {
+		t.Error("another package list taken as current")
+	}
+	if Current(img(labels()), BuildOptions{Name: DefaultName, Lock: &Lock{}}) == nil {
+		t.Error("a build from a lock taken as current")
+	}
+}

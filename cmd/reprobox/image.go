@@ -82,6 +82,7 @@ type imageBuildOptions struct {
 	sourceDateEpoch int64
 	mirror          string
 	securityMirror  string
+	ifChanged       bool
 	lockFlags
 }
 
@@ -119,6 +120,7 @@ untagged, so configs pinned to it keep building (image rm sha256:… removes it)
 	fl.Int64Var(&o.sourceDateEpoch, "source-date-epoch", images.DefaultSourceDateEpoch, "SOURCE_DATE_EPOCH: clamps every timestamp, and the image's creation time")
 	fl.StringVar(&o.mirror, "mirror", images.DefaultMirror, "Debian archive URL")
 	fl.StringVar(&o.securityMirror, "security-mirror", images.DefaultSecurityMirror, "Debian security archive URL")
+	fl.BoolVar(&o.ifChanged, "if-changed", false, "build only when NAME is missing or was built from another definition (packages, locales, suites, mirrors, epoch) than these options give; else print its reference")
 	o.lockFlags.add(cmd)
 	return cmd
 }
@@ -141,6 +143,20 @@ func runImageBuild(ctx context.Context, stdout, stderr io.Writer, o imageBuildOp
 	}
 	if err := o.lockFlags.apply(&bo); err != nil {
 		return err
+	}
+	if o.ifChanged {
+		if bo.Lock != nil {
+			return usageErrorf("--if-changed compares an image's definition; a build from --lock is compared by its digest")
+		}
+		img, err := s.Resolve(o.name)
+		switch {
+		case err == nil && images.Current(img, bo) == nil:
+			fmt.Fprintf(stderr, "%s is current (same packages, locales, suites, mirrors and epoch): not rebuilt\n", o.name)
+			fmt.Fprintln(stdout, img.Reference())
+			return nil
+		case err == nil:
+			fmt.Fprintf(stderr, "%s was built from another definition (%v): building it again\n", o.name, images.Current(img, bo))
+		}
 	}
 	img, err := images.Build(ctx, s, bo)
 	return o.lockFlags.finish(stdout, s, img, err)
