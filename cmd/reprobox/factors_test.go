@@ -11,7 +11,8 @@ import (
 	"github.com/reprobox/reprobox/sandbox/libcontainer"
 )
 
-// allFeatures are sandbox's Feature constants.
+// allFeatures are sandbox's Feature constants, written out: sandbox.AllFeatures
+// and libcontainer.Features must hold each.
 var allFeatures = []sandbox.Feature{sandbox.FeatureReverseDirents, sandbox.FeaturePersonality, sandbox.FeatureUmask,
 	sandbox.FeatureCPUSet, sandbox.FeatureUTSNames, sandbox.FeatureUser, sandbox.FeatureFiles, sandbox.FeaturePID}
 
@@ -29,7 +30,11 @@ func TestNeedsAreFeatures(t *testing.T) {
 		t.Errorf("policies' last-PID annotation %q (up to %d) is not sandbox's %q (up to %d)",
 			policies.AnnotationLastPID, policies.MaxLastPID, sandbox.AnnotationLastPID, sandbox.MaxLastPID)
 	}
-	if !slices.Equal(libcontainer.Features, allFeatures) {
+	sorted := func(fs []sandbox.Feature) []sandbox.Feature { fs = slices.Clone(fs); slices.Sort(fs); return fs }
+	if !slices.Equal(sorted(sandbox.AllFeatures), sorted(allFeatures)) {
+		t.Errorf("sandbox.AllFeatures = %v, want every feature %v", sandbox.AllFeatures, allFeatures)
+	}
+	if !slices.Equal(sorted(libcontainer.Features), sorted(allFeatures)) {
 		t.Errorf("libcontainer.Features = %v, want every feature %v", libcontainer.Features, allFeatures)
 	}
 }
