@@ -66,3 +66,32 @@ func CheckSpec(spec *specs.Spec) error {
 	}
 	return nil
 }
+
+// Persona is the personality(2) value of a job run by backend: the spec's
+// domain (linux or linux32) and flags with the job's Personality flags. A
+// flag outside PersonalityFlags is refused as unsupported.
+func Persona(backend string, spec *specs.Spec, flags uint32) (uint32, error) {
+	if flags&^AllPersonalityFlags != 0 {
+		return 0, fmt.Errorf("personality %#x has bits that are not personality flags", flags)
+	}
+	const perLinux32 = 0x0008
+	p := flags // PER_LINUX is 0
+	if spec.Linux != nil && spec.Linux.Personality != nil {
+		l := spec.Linux.Personality
+		switch l.Domain {
+		case specs.PerLinux, "":
+		case specs.PerLinux32:
+			p |= perLinux32
+		default:
+			return 0, fmt.Errorf("unknown personality domain %q", l.Domain)
+		}
+		for _, f := range l.Flags {
+			v, ok := PersonalityFlags[f]
+			if !ok {
+				return 0, Unsupported(backend, fmt.Sprintf("personality flag %q", f))
+			}
+			p |= v
+		}
+	}
+	return p, nil
+}

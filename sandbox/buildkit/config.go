@@ -339,36 +339,9 @@ func cpuList(s string) (string, error) {
 	return strings.Join(out, ","), nil
 }
 
-// Personality domains and flags from linux/personality.h.
-const (
-	perLinux   = 0x0000
-	perLinux32 = 0x0008
-)
-
-// persona is the personality(2) value of a job: the spec's domain and flags
-// with the job's flags.
+// persona is the personality(2) value of a job (sandbox.Persona).
 func persona(spec *specs.Spec, flags uint32) (uint32, error) {
-	if flags&^sandbox.AllPersonalityFlags != 0 {
-		return 0, fmt.Errorf("personality %#x has bits that are not personality flags", flags)
-	}
-	p := uint32(perLinux) | flags
-	if l := spec.Linux.Personality; l != nil {
-		switch l.Domain {
-		case specs.PerLinux, "":
-		case specs.PerLinux32:
-			p |= perLinux32
-		default:
-			return 0, fmt.Errorf("unknown personality domain %q", l.Domain)
-		}
-		for _, f := range l.Flags {
-			v, ok := sandbox.PersonalityFlags[f]
-			if !ok {
-				return 0, unsupported("personality flag %q", f)
-			}
-			p |= v
-		}
-	}
-	return p, nil
+	return sandbox.Persona("buildkit", spec, flags)
 }
 
 // escapeField writes f for one field of the entry program's config: '%', a

@@ -37,27 +37,9 @@ const (
 	perClearOnSetid = 0x0740000
 )
 
-// persona is the personality(2) value of a job: the spec's domain and flags
-// with the job's flags.
+// persona is the personality(2) value of a job (sandbox.Persona).
 func persona(spec *specs.Spec, flags uint32) (uint32, error) {
-	p := uint32(perLinux) | flags
-	if l := spec.Linux.Personality; l != nil {
-		switch l.Domain {
-		case specs.PerLinux, "":
-		case specs.PerLinux32:
-			p |= perLinux32
-		default:
-			return 0, fmt.Errorf("unknown personality domain %q", l.Domain)
-		}
-		for _, f := range l.Flags {
-			v, ok := sandbox.PersonalityFlags[f]
-			if !ok {
-				return 0, unsupported("personality flag %q", f)
-			}
-			p |= v
-		}
-	}
-	return p, nil
+	return sandbox.Persona("containerd", spec, flags)
 }
 
 // checkPersonality refuses personality flags the kernel would clear when
