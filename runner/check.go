@@ -118,6 +118,11 @@ type ArtifactReport struct {
 	// EvidenceFactors are the factors whose perturbed values appear in the
 	// differing bytes.
 	EvidenceFactors []string `json:"evidence_factors"`
+	// HintFactors are the factors a shape of the difference suggests but
+	// does not prove (reordered content: fileordering; a byte-order sort
+	// against another: locale's collation). The search builds them first
+	// and weighs them more, never as proof.
+	HintFactors []string `json:"hint_factors,omitempty"`
 	// Hypothesis is the culprit groups the builds pointed at when the check
 	// stopped undecided.
 	Hypothesis []string `json:"hypothesis,omitempty"`
@@ -471,11 +476,11 @@ func (c *checker) run(ctx context.Context) (*CheckReport, error) {
 		if hashOf(variant, path) != hashOf(control, path) {
 			// Evidence first: which perturbed values appear in the
 			// differing bytes.
-			ev, text, err := c.evidence(ctx, path, control, variant, vs)
+			ev, hints, text, err := c.evidence(ctx, path, control, variant, vs)
 			if err != nil {
 				return nil, err
 			}
-			st.evidence, st.text = ev, text
+			st.evidence, st.hints, st.text = ev, hints, text
 		}
 		states[i] = st
 	}
@@ -545,7 +550,7 @@ func (c *checker) artifactReport(ctx context.Context, st *verdict, control, vari
 	path := st.path
 	ar := ArtifactReport{
 		Path: path, ControlSHA256: hashOf(control, path), VariantSHA256: hashOf(variant, path),
-		Culprits: []string{}, EvidenceFactors: st.evidence, Observations: c.observations(path),
+		Culprits: []string{}, EvidenceFactors: st.evidence, HintFactors: st.hints, Observations: c.observations(path),
 		Evidence: st.text, NondeterministicChance: st.chance,
 	}
 	if ar.EvidenceFactors == nil {
@@ -589,7 +594,7 @@ func (c *checker) artifactReport(ctx context.Context, st *verdict, control, vari
 	// culprit's own build when it differs, else against the full variant.
 	if o := c.first(st.groups[0]); o != nil && o.failed == "" {
 		gs := policies.Perturb(c.p.Base, st.groups[0], c.opts.Seed)
-		if _, t, err := c.evidence(ctx, path, control, o, gs); err == nil && t != "" {
+		if _, _, t, err := c.evidence(ctx, path, control, o, gs); err == nil && t != "" {
 			ar.Evidence, ar.EvidenceSHA256, ar.EvidenceSet = t, hashOf(o, path), slices.Clone(o.set)
 		} else if err != nil && ctx.Err() != nil {
 			return ar, err
@@ -681,23 +686,30 @@ func hashOf(o *observation, path string) string {
 }
 
 // evidence diffs an artifact of two builds, labelling differences that hold
-// the variant's perturbed values, and returns the factors named and the text.
-func (c *checker) evidence(ctx context.Context, path string, control, variant *observation, vs policies.Settings) ([]string, string, error) {
+// the variant's perturbed values, and returns the factors named, those only
+// hinted at (a label ending in hintMark) and the text.
+func (c *checker) evidence(ctx context.Context, path string, control, variant *observation, vs policies.Settings) (named, hints []string, text string, err error) {
 	if variant.failed != "" {
-		return nil, "the build failed: " + variant.failed, nil
+		return nil, nil, "the build failed: " + variant.failed, nil
 	}
-	named, text, err := c.diff(ctx, path, control, variant, vs)
+	labels, text, err := c.diff(ctx, path, control, variant, vs)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, "", err
 	}
-	var out []string
-	for _, f := range named {
-		if slices.Contains(c.opts.Vary, f) && !slices.Contains(out, f) {
-			out = append(out, f)
+	for _, f := range labels {
+		if slices.Contains(c.opts.Vary, f) && !slices.Contains(named, f) {
+			named = append(named, f)
 		}
 	}
-	slices.Sort(out) // the report's lists are sorted
-	return out, text, nil
+	for _, l := range labels {
+		f, ok := strings.CutSuffix(l, hintMark)
+		if ok && slices.Contains(c.opts.Vary, f) && !slices.Contains(named, f) && !slices.Contains(hints, f) {
+			hints = append(hints, f)
+		}
+	}
+	slices.Sort(named) // the report's lists are sorted
+	slices.Sort(hints)
+	return named, hints, text, nil
 }
 
 func (c *checker) diffFiles(ctx context.Context, path string, control, variant *observation, vs policies.Settings) ([]string, string, error) {
@@ -754,20 +766,26 @@ func Matchers(base, vs policies.Settings) []diff.Matcher {
 	return ms
 }
 
-// checkMatchers are the Matchers whose factors a check may take as real: not
-// the reorderings (fileordering's and locale's collation), which a
-// nondeterministic artifact makes by itself (a hash table iterated in random
-// order: measured, the nondeterministic fixture was blamed on fileordering in
-// its fourth check). The check's search finds those factors by rebuilding.
+// checkMatchers are the Matchers as a check reads them: the reorderings
+// (fileordering's and locale's collation) name their factor with hintMark
+// appended, since a nondeterministic artifact makes them by itself (a hash
+// table iterated in random order: measured, the nondeterministic fixture was
+// blamed on fileordering in its fourth check when they were taken as proof).
+// The check builds a hinted factor first and weighs it more; only builds
+// decide (check_stats.go).
 func checkMatchers(base, vs policies.Settings) []diff.Matcher {
-	var ms []diff.Matcher
-	for _, m := range Matchers(base, vs) {
-		if m.Kind != diff.MatchReorder && m.Kind != diff.MatchCollation {
-			ms = append(ms, m)
+	ms := Matchers(base, vs)
+	for i, m := range ms {
+		if m.Kind == diff.MatchReorder || m.Kind == diff.MatchCollation {
+			ms[i].Factor += hintMark
 		}
 	}
 	return ms
 }
+
+// hintMark ends a diff label that suggests a factor without proving it:
+// "fileordering?" in the evidence text.
+const hintMark = "?"
 
 // keep copies the control's artifacts, the full variant's and each culprit's
 // variant under dir.

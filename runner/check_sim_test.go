@@ -76,6 +76,17 @@ func TestCheckSimulation(t *testing.T) {
 			check: func(seed uint64) (fake, []string) { return fake{m: random(seed, 3)}, nil }},
 		{name: "different every build", runs: simRuns(t, 500), random: true, minRight: 1,
 			check: func(seed uint64) (fake, []string) { return fake{m: random(seed, 1<<30)}, nil }},
+		// A hash table iterated in random order: the diff of the control
+		// and the variant shows reordered content, which hints at
+		// fileordering (or, one side in byte order, at locale).
+		{name: "one of two at random, reordered", runs: 10000, random: true, minRight: 0.99,
+			check: func(seed uint64) (fake, []string) {
+				return fake{m: random(seed, 2), hints: []string{[]string{"fileordering", "locale"}[seed%2]}}, nil
+			}},
+		{name: "one of two at random, both reorderings", runs: simRuns(t, 2000), random: true, minRight: 0.99,
+			check: func(seed uint64) (fake, []string) {
+				return fake{m: random(seed, 2), hints: []string{"fileordering", "locale"}}, nil
+			}},
 		{name: "reproducible", runs: 1, budget: 11, minRight: 1,
 			check: func(uint64) (fake, []string) { return fake{m: sensitive()}, []string{} }},
 		{name: "one culprit, evidence names it", runs: n, budget: 5, minRight: 1,
@@ -88,7 +99,21 @@ func TestCheckSimulation(t *testing.T) {
 				c := pick(seed, 1)
 				return fake{m: sensitive(c...)}, c
 			}},
-		{name: "two culprits, no evidence", runs: simRuns(t, 300), budget: len(policies.Factors), minRight: 1,
+		{name: "one culprit, a reordering hints at it", runs: 2, budget: 12, minRight: 1,
+			check: func(seed uint64) (fake, []string) {
+				c := []string{[]string{"fileordering", "locale"}[seed%2]}
+				return fake{m: sensitive(c...), hints: c}, c
+			}},
+		{name: "one culprit, a reordering hints at another", runs: n, budget: len(policies.Factors) + 1, minRight: 1,
+			check: func(seed uint64) (fake, []string) {
+				c := pick(seed, 1)
+				hint := "fileordering"
+				if c[0] == hint {
+					hint = "locale"
+				}
+				return fake{m: sensitive(c...), hints: []string{hint}}, c
+			}},
+		{name: "two culprits, no evidence", runs: simRuns(t, 300), budget: 14, minRight: 1,
 			check: func(seed uint64) (fake, []string) {
 				c := pick(seed, 2)
 				return fake{m: sensitive(c...)}, c

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -185,18 +186,47 @@ func TestMatchKindsAgree(t *testing.T) {
 }
 
 // TestCheckMatchersTakeNoReordering checks that a check's evidence does not
-// take reorderings as real: a nondeterministic artifact reorders by itself.
+// take reorderings as real (a nondeterministic artifact reorders by itself):
+// they only hint, through a real diff of reordered and collated lines.
 func TestCheckMatchersTakeNoReordering(t *testing.T) {
 	base := policies.Normalized(policies.DefaultSourceDateEpoch)
 	all := policies.Perturb(base, policies.Names(), 5)
 	var kinds []diff.MatchKind
 	for _, m := range checkMatchers(base, all) {
+		reorder := m.Kind == diff.MatchReorder || m.Kind == diff.MatchCollation
+		if reorder != strings.HasSuffix(m.Factor, hintMark) {
+			t.Errorf("check matcher %+v: a reordering must only hint, anything else name", m)
+		}
 		kinds = append(kinds, m.Kind)
-	}
-	if slices.Contains(kinds, diff.MatchReorder) || slices.Contains(kinds, diff.MatchCollation) {
-		t.Errorf("check matchers %v hold a reordering", kinds)
 	}
 	if !slices.Contains(kinds, diff.MatchAddress) || !slices.Contains(kinds, diff.MatchDecimalComma) {
 		t.Errorf("check matchers %v lack address or decimal-comma", kinds)
+	}
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	c := newChecker(&Runner{}, &Plan{Base: base}, CheckOptions{Vary: policies.Names()}, "")
+	for _, tc := range []struct {
+		name, a, b string
+		hints      []string
+	}{
+		{"reordered", "beta\nalpha\ngamma\ndelta\n", "gamma\nbeta\ndelta\nalpha\n", []string{"fileordering"}},
+		{"collated", "sad\nsiil\ntee\nzoo\n", "sad\nsiil\nzoo\ntee\n", []string{"locale"}},
+		{"changed", "alpha\n", "beta\n", nil},
+	} {
+		control := &observation{files: map[string]string{"out": write(tc.name+".a", tc.a)}}
+		variant := &observation{set: policies.Names(), files: map[string]string{"out": write(tc.name+".b", tc.b)}}
+		named, hints, text, err := c.evidence(context.Background(), "out", control, variant, all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(named) > 0 || !slices.Equal(hints, tc.hints) {
+			t.Errorf("%s: named %v, hints %v; want none named, hints %v\n%s", tc.name, named, hints, tc.hints, text)
+		}
 	}
 }

@@ -179,7 +179,8 @@ var checkTmpl = template.Must(template.New("check").Funcs(reportFuncs).Parse(`<!
 {{range $r.Artifacts}}<section class="card"><h3>{{.Path}}
 {{if .Reproducible}}<span class="chip ok">reproducible</span>{{else if .Undecided}}<span class="chip warn">undecided</span>{{range .Hypothesis}} <span class="factor">{{.}}?</span>{{end}}{{else if .Nondeterministic}}<span class="chip warn">nondeterministic</span>{{else}}<span class="chip bad">not reproducible</span>{{range .Culprits}} <span class="factor">{{.}}</span>{{end}}{{end}}</h3>
 <div class="meta"><span>control</span><b>{{.ControlSHA256}}</b><span>variant</span><b>{{.VariantSHA256}}</b>
-{{if .EvidenceFactors}}<span>found in bytes</span><b>{{join .EvidenceFactors ", "}}</b>{{end}}</div>
+{{if .EvidenceFactors}}<span>found in bytes</span><b>{{join .EvidenceFactors ", "}}</b>{{end}}
+{{if .HintFactors}}<span>hinted by reordering</span><b>{{join .HintFactors ", "}}</b>{{end}}</div>
 {{if .Nondeterministic}}<p>It differs between builds in identical environments: no factor is blamed.</p>{{end}}
 {{if .Mechanism}}<p>{{.Mechanism}}</p>{{end}}
 {{if .Culprits}}<table><tr><th>culprit</th><th>factor</th><th>control value</th><th>variant value</th><th>build</th></tr>

@@ -19,6 +19,7 @@ type probe func(ctx context.Context, set []string) (differs bool, hash string, e
 type verdict struct {
 	path     string
 	evidence []string // factors the control-vs-variant diff names
+	hints    []string // factors it suggests without proof (reorderings)
 	text     string   // that diff
 	// evidenceBuilt says the sets the evidence suggests were built.
 	evidenceBuilt bool
@@ -52,15 +53,16 @@ const (
 // the search goes on from there.
 func (c *checker) decide(ctx context.Context, st *verdict) error {
 	vary := c.opts.Vary
-	if len(st.evidence) > 0 && !st.evidenceBuilt {
+	suspects := st.suspects()
+	if len(suspects) > 0 && !st.evidenceBuilt {
 		st.evidenceBuilt = true
-		// The factors the evidence names alone, each, and everything
-		// but them: one batch.
-		sets := make([][]string, 0, len(st.evidence)+1)
-		for _, f := range st.evidence {
+		// The factors the evidence names or hints at alone, each, and
+		// everything but them: one batch.
+		sets := make([][]string, 0, len(suspects)+1)
+		for _, f := range suspects {
 			sets = append(sets, []string{f})
 		}
-		if rest := without(vary, st.evidence); len(rest) > 0 {
+		if rest := without(vary, suspects); len(rest) > 0 {
 			sets = append(sets, rest)
 		}
 		if err := c.ensure(ctx, sets); err != nil {
@@ -105,14 +107,15 @@ func (c *checker) decide(ctx context.Context, st *verdict) error {
 			// disagrees was a prediction that failed; so is a
 			// pattern with more distinct hashes than twice the groups
 			// found (not counting those on top of another), the
-			// factors the evidence names and one more.
+			// factors the evidence names and one more, plus one (two
+			// culprits not yet found show a third hash early).
 			// A failed prediction is nondeterminism or a culprit
 			// missing: both sets are built again to tell which.
 			predicted := func(x conflict) bool {
 				return c.builtSince(x.set, st.formed) || c.builtSince(x.canon, st.formed) ||
 					(len(x.canon) > 0 && len(without(x.canon, st.evidence)) == 0 &&
 						len(without(without(st.evidence, flat(st.groups)), without(st.evidence, x.set))) == 0) ||
-					c.distinct(st.path) > 2*(minimal(st.groups)+1+len(without(st.evidence, flat(st.groups))))
+					c.distinct(st.path) > 2*(minimal(st.groups)+1+len(without(st.evidence, flat(st.groups))))+1
 			}
 			x := cs[0]
 			if i := slices.IndexFunc(cs, predicted); i >= 0 {
@@ -215,7 +218,23 @@ func (c *checker) newGroup(ctx context.Context, st *verdict, set, canon []string
 		h := hashOf(o, path)
 		return h != hb, h, nil
 	}
-	k, err := nextGroup(ctx, c.ordered(without(set, canon)), st.evidence, relative)
+	remaining := c.ordered(without(set, canon))
+	var k []string
+	if cands := c.candidates(path, remaining, canon, hb); len(cands) < len(remaining) && len(cands) > 0 {
+		// Builds already made that hold canon and gave its bytes, or
+		// hold none of it and gave the control's, clear their factors:
+		// search the rest first, unverified (a factor cleared wrongly,
+		// one that acts only on top of canon or whose effect another
+		// masked, falls back to the whole).
+		sus := slices.DeleteFunc(c.ordered(st.suspects()), func(f string) bool { return !slices.Contains(cands, f) })
+		k, err = minimalGroup(ctx, union(sus, cands), nil, relative, false)
+		if errors.Is(err, errInferred) {
+			k, err = nil, nil
+		}
+	}
+	if k == nil && err == nil {
+		k, err = nextGroup(ctx, remaining, st.suspects(), relative)
+	}
 	if err != nil || len(canon) == 0 {
 		return c.ordered(k), err
 	}
@@ -238,6 +257,29 @@ func (c *checker) newGroup(ctx context.Context, st *verdict, set, canon []string
 		return c.ordered(g), err
 	}
 	return c.ordered(union(canon, k)), nil
+}
+
+// candidates are the factors of remaining that no build cleared: one holding
+// canon that gave canon's bytes (hb), or one holding none of canon that gave
+// the control's.
+func (c *checker) candidates(path string, remaining, canon []string, hb string) []string {
+	out := slices.Clone(remaining)
+	control := hashOf(c.first(nil), path)
+	for _, obs := range c.snapshot() {
+		for _, o := range obs {
+			h := hashOf(o, path)
+			if (len(without(canon, o.set)) == 0 && h == hb) ||
+				(len(without(canon, o.set)) == len(canon) && h == control) {
+				out = without(out, o.set)
+			}
+		}
+	}
+	return out
+}
+
+// suspects are the factors the evidence names, then those it hints at.
+func (st *verdict) suspects() []string {
+	return union(st.evidence, st.hints)
 }
 
 // ordered puts factors in the order of --vary.
@@ -547,7 +589,7 @@ func (c *checker) chance(st *verdict) (float64, int) {
 			}
 		}
 	}
-	p := prior(unbacked, len(c.opts.Vary)) * sharing(len(st.groups), !shared)
+	p := prior(unbacked, len(c.opts.Vary), without(st.hints, st.evidence)) * sharing(len(st.groups), !shared)
 	if len(st.random) > 0 {
 		p *= randomPrior / (1 - randomPrior)
 	}

@@ -45,7 +45,8 @@ PY=/usr/bin/python3
 RT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 ALL="reproducible time build_path hostname umask fileordering num_cpus two_factors dist nondeterministic
-locale timezone domainname user home kernel aslr env exec_path dep_build_path sysgen"
+locale timezone domainname user home kernel aslr env exec_path dep_build_path sysgen
+locale_case locale_sort locale_printf pid pid_shell"
 # Fixtures: the arguments, else $FIXTURES (may be empty: EXTRAS only), else all.
 if [ $# -gt 0 ]; then FIXTURES=$*; else FIXTURES=${FIXTURES-$ALL}; fi
 

@@ -222,6 +222,9 @@ func printCheck(w io.Writer, rep *runner.CheckReport, out string) {
 		if len(a.EvidenceFactors) > 0 {
 			fmt.Fprintf(w, "  evidence names: %s\n", strings.Join(a.EvidenceFactors, ", "))
 		}
+		if len(a.HintFactors) > 0 {
+			fmt.Fprintf(w, "  reordered content hints at (built first, not proof): %s\n", strings.Join(a.HintFactors, ", "))
+		}
 		if a.Evidence != "" {
 			for _, l := range strings.Split(strings.TrimRight(a.Evidence, "\n"), "\n") {
 				fmt.Fprintln(w, "  | "+l)

@@ -197,6 +197,7 @@ type checkReport struct {
 		Path            string   `json:"path"`
 		Culprits        []string `json:"culprits"`
 		EvidenceFactors []string `json:"evidence_factors"`
+		HintFactors     []string `json:"hint_factors"`
 		Evidence        string   `json:"evidence"`
 	} `json:"artifacts"`
 }
@@ -294,6 +295,18 @@ func TestCheckFixtures(t *testing.T) {
 					if !slices.Equal(a.EvidenceFactors, want) {
 						t.Errorf("%s: evidence names %v, want %v", a.Path, a.EvidenceFactors, want)
 					}
+				}
+			}
+			if tc.crate == "fileordering" {
+				// Reordered lines hint at fileordering: built first,
+				// weighed more, not proof (12 builds, not 16).
+				for _, a := range rep.Artifacts {
+					if !slices.Equal(a.HintFactors, want) || len(a.EvidenceFactors) > 0 {
+						t.Errorf("%s: hints %v, evidence %v; want hints %v only", a.Path, a.HintFactors, a.EvidenceFactors, want)
+					}
+				}
+				if rep.Builds > 12 {
+					t.Errorf("%d builds with the hint, want at most 12", rep.Builds)
 				}
 			}
 			if len(want) > 0 && !strings.Contains(r.stdout, "culprit(s) "+strings.Join(want, ", ")) {
