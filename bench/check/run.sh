@@ -46,7 +46,7 @@ RT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 ALL="reproducible time build_path hostname umask fileordering num_cpus two_factors dist nondeterministic
 locale timezone domainname user home kernel aslr env exec_path dep_build_path sysgen
-locale_case locale_sort locale_printf pid pid_shell"
+locale_case locale_sort locale_printf pid pid_shell two_quiet"
 # Fixtures: the arguments, else $FIXTURES (may be empty: EXTRAS only), else all.
 if [ $# -gt 0 ]; then FIXTURES=$*; else FIXTURES=${FIXTURES-$ALL}; fi
 
