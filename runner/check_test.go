@@ -362,6 +362,7 @@ func TestCheckBoundBuilds(t *testing.T) {
 	}{
 		{DefaultBound, nil, len(policies.Factors)},
 		{0.01, nil, 12},
+		{0.02, nil, 11},
 		{DefaultBound, []string{"time", "umask", "locale"}, 13},
 	} {
 		rep := fakeCheck(t, fake{m: sensitive("umask"), bound: tc.bound, vary: tc.vary})
