@@ -123,6 +123,11 @@ func TestCheckSimulation(t *testing.T) {
 				c := pick(seed, 2)
 				return fake{m: sensitive(c...), evidence: c}, c
 			}},
+		{name: "three culprits, no evidence", runs: simRuns(t, 200), minRight: 1,
+			check: func(seed uint64) (fake, []string) {
+				c := pick(seed, 3)
+				return fake{m: sensitive(c...)}, c
+			}},
 		{name: "three culprits, evidence names two", runs: simRuns(t, 200), minRight: 1,
 			check: func(seed uint64) (fake, []string) {
 				c := pick(seed, 3)
