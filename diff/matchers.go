@@ -113,6 +113,12 @@ func (m matchers) pair(x, y string, set map[string]bool) {
 	}
 	if len(m[MatchReorder])+len(m[MatchCollation]) > 0 {
 		if ex, ey, ok := entriesReordered(x, y); ok {
+			// The whole lines' entries, when they are the same
+			// multiset, give a collation its context: the sorted
+			// list around the two entries that moved.
+			if fx, fy := strings.FieldsFunc(x, entrySep), strings.FieldsFunc(y, entrySep); len(fx) == len(fy) && sameMultiset(fx, fy) {
+				ex, ey = fx, fy
+			}
 			m.reordered(ex, ey, set)
 		}
 	}
@@ -132,18 +138,55 @@ func (m matchers) reordered(a, b []string, set map[string]bool) {
 	m.label(MatchReorder, set)
 }
 
-// collated says whether a is in byte order and b in another order, not its
-// reverse.
+// collated says whether a is in byte order and b in another order that is
+// not its reverse. Only the run of a in byte order around the places where a
+// and b differ counts (a sorted list inside a line or a file), and the
+// reverse is that of the span that differs; a span of two is always its own
+// reverse, so two words swapped count only when b's run is sorted without
+// regard to case ("Alpha alpha Beta beta" for "Alpha Beta alpha beta").
 func collated(a, b []string) bool {
-	if !slices.IsSorted(a) || slices.IsSorted(b) {
+	if len(a) != len(b) {
 		return false
 	}
-	for i := 1; i < len(b); i++ {
-		if b[i-1] < b[i] {
+	lo, hi := 0, len(a)-1
+	for lo < len(a) && a[lo] == b[lo] {
+		lo++
+	}
+	for hi >= 0 && a[hi] == b[hi] {
+		hi--
+	}
+	if lo >= hi {
+		return false
+	}
+	span := b[lo : hi+1]
+	for lo > 0 && sortKey(a[lo-1]) <= sortKey(a[lo]) {
+		lo--
+	}
+	for hi < len(a)-1 && sortKey(a[hi]) <= sortKey(a[hi+1]) {
+		hi++
+	}
+	wa, wb := a[lo:hi+1], b[lo:hi+1]
+	byKey := func(x, y string) int { return strings.Compare(sortKey(x), sortKey(y)) }
+	if !slices.IsSortedFunc(wa, byKey) || slices.IsSortedFunc(wb, byKey) {
+		return false
+	}
+	folded := func(x, y string) int {
+		return strings.Compare(strings.ToLower(sortKey(x)), strings.ToLower(sortKey(y)))
+	}
+	if slices.IsSortedFunc(wb, folded) {
+		return true
+	}
+	for i := 1; i < len(span); i++ {
+		if sortKey(span[i-1]) < sortKey(span[i]) {
 			return true // not in reverse byte order
 		}
 	}
 	return false
+}
+
+// sortKey is an entry without the quotes and brackets a list is printed in.
+func sortKey(s string) string {
+	return strings.Trim(s, "\"'`()[]{}<>")
 }
 
 // words matches the 8-byte words of a differing byte range of two blobs.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -90,6 +91,11 @@ func TestMatchers(t *testing.T) {
 		{"sorted by a collation", []byte("Util\nalloc\nsocket\nthread\nzlib\n"), []byte("alloc\nsocket\nUtil\nzlib\nthread\n"), []string{"locale"}},
 		{"sorted entries by a collation", []byte("MODULES = Util alloc socket thread zlib\n"), []byte("MODULES = alloc socket Util zlib thread\n"), []string{"locale"}},
 		{"reverse of byte order", []byte("alloc\nsocket\nthread\n"), []byte("thread\nsocket\nalloc\n"), []string{"fileordering"}},
+		// sort(1) in C and in a UTF-8 locale, printed into a string
+		// literal: two words swapped inside a sorted list.
+		{"case-insensitive sort in a literal", []byte("pub const INFO: &str = \"Alpha Beta alpha beta \";\n"),
+			[]byte("pub const INFO: &str = \"Alpha alpha Beta beta \";\n"), []string{"locale"}},
+		{"two words swapped", []byte("derive(Clone, Debug)\n"), []byte("derive(Debug, Clone)\n"), []string{"fileordering"}},
 
 		// Other shapes: none of the kinds may name its factor.
 		{"bare hash", []byte("dep-1a2b3c4d5e6f\n"), []byte("dep-9f8e7d6c5b4a\n"), nil},
@@ -141,6 +147,7 @@ func FuzzLineMatchers(f *testing.F) {
 		{"fmtsrc/main.rsalpha.txt,bravo.txt,charlie.txtcalled", "fmtsrc/main.rscharlie.txt,bravo.txt,alpha.txtcalled"},
 		{"seed 555555558a30called", "seed 56197c40fa30called"},
 		{"id 0xdeadbeef", "id 0xcafebabe"},
+		{`INFO = "Alpha Beta alpha beta ";`, `INFO = "Alpha alpha Beta beta ";`},
 	} {
 		f.Add(s[0], s[1])
 	}
@@ -148,6 +155,10 @@ func FuzzLineMatchers(f *testing.F) {
 		for name, fn := range map[string]func(string, string) bool{
 			"address": addressesDiffer, "decimal-comma": decimalCommaDiffers,
 			"entries": func(x, y string) bool { _, _, ok := entriesReordered(x, y); return ok },
+			"collation": func(x, y string) bool {
+				ex, ey := strings.FieldsFunc(x, entrySep), strings.FieldsFunc(y, entrySep)
+				return collated(ex, ey) || collated(ey, ex)
+			},
 		} {
 			if fn(x, x) {
 				t.Fatalf("%s: %q matches itself", name, x)

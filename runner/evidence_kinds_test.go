@@ -216,7 +216,7 @@ func TestCheckMatchersTakeNoReordering(t *testing.T) {
 		hints      []string
 	}{
 		{"reordered", "beta\nalpha\ngamma\ndelta\n", "gamma\nbeta\ndelta\nalpha\n", []string{"fileordering"}},
-		{"collated", "sad\nsiil\ntee\nzoo\n", "sad\nsiil\nzoo\ntee\n", []string{"locale"}},
+		{"collated", "sad\nsiil\ntee\ntuul\nzoo\n", "sad\nsiil\nzoo\ntee\ntuul\n", []string{"locale"}},
 		{"changed", "alpha\n", "beta\n", nil},
 	} {
 		control := &observation{files: map[string]string{"out": write(tc.name+".a", tc.a)}}

@@ -33,7 +33,9 @@ for arg in sys.argv[1:]:
 want = {
     "reproducible": "none", "two_factors": "hostname, home", "dist": "time, umask, user",
     "nondeterministic": "nondeterministic", "dep_build_path": "build_path",
-    "sysgen": "nondeterministic",
+    "sysgen": "nondeterministic", "two_quiet": "umask, num_cpus",
+    "locale_case": "locale", "locale_sort": "locale", "locale_printf": "locale",
+    "pid": "pid", "pid_shell": "pid",
 }
 
 
