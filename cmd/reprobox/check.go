@@ -41,7 +41,10 @@ func newCheckCmd() *cobra.Command {
 every chosen factor perturbed (the variant). When an artifact differs, it finds
 the factors responsible by adaptive group testing, first testing alone the
 factors whose perturbed values appear in the differing bytes, and shows the
-structural diff as evidence.
+structural diff as evidence. Reordered lines or members (fileordering) and a
+byte-order sort against another (locale's collation) only hint: the hinted
+factor is tested first and weighed more, but a nondeterministic artifact
+reorders too, so only builds decide.
 
 The check is a sequential test: every build is evidence for or against the
 current verdict (reproducible, or "these culprits decide the artifact"), and
@@ -52,9 +55,9 @@ sets again to tell nondeterminism from a culprit it missed before it reports.
 It stops as soon as the chance that a nondeterministic artifact (one of two
 outputs at random in every build) produced the hashes seen, weighed by the
 verdicts the search could have reached, is below --bound (default 0.001,
-about 1 in 1000): 11 builds for a reproducible artifact, about 15 for one
-culprit among 15 factors that no evidence names, 4 or 5 when the evidence names
-it. --max-builds caps a check; a check that reaches the cap reports what it
+about 1 in 1000): 11 builds for a reproducible artifact, 16 for one culprit
+among 16 factors that no evidence names (12 when a reordering hints at it), 14
+for two, 4 or 5 when the evidence names them. --max-builds caps a check; a check that reaches the cap reports what it
 knows and says UNDECIDED (exit status 1).
 
 For cargo builds, check keeps each build's intermediate outputs (build scripts'
