@@ -255,7 +255,7 @@ func TestCheckFixtures(t *testing.T) {
 		{"user", []string{"user"}, true},
 		{"home", []string{"home"}, true},
 		{"fileordering", []string{"fileordering"}, false},
-		{"num_cpus", []string{"num_cpus"}, false},
+		{"num_cpus", []string{"num_cpus"}, true},
 		{"kernel", []string{"kernel"}, true},
 		{"aslr", []string{"aslr"}, true},
 		{"env", []string{"env"}, true},
