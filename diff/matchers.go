@@ -369,7 +369,22 @@ func prefixed(m string) bool { return len(m) > 2 && m[0] == '0' && (m[1] == 'x' 
 // addressesDiffer says whether x and y are the same text but for user-space
 // addresses at the same places, at least one of which differs.
 func addressesDiffer(x, y string) bool {
-	ix, iy := reHexAddr.FindAllStringIndex(x, 64), reHexAddr.FindAllStringIndex(y, 64)
+	return sameBetween(reHexAddr, x, y, func(mx, my []int) (moved, ok bool) {
+		sx, sy := x[mx[0]:mx[1]], y[my[0]:my[1]]
+		vx, okx := parseAddress(x, mx)
+		vy, oky := parseAddress(y, my)
+		if !okx || !oky || prefixed(sx) != prefixed(sy) {
+			return false, sx == sy
+		}
+		return vx != vy, true
+	})
+}
+
+// sameBetween says whether x and y are the same text but for re's matches at
+// the same places, each pair of which pair accepts (ok), at least one of them
+// differing in the way it looks for (moved).
+func sameBetween(re *regexp.Regexp, x, y string, pair func(mx, my []int) (moved, ok bool)) bool {
+	ix, iy := re.FindAllStringIndex(x, 64), re.FindAllStringIndex(y, 64)
 	if len(ix) == 0 || len(ix) != len(iy) {
 		return false
 	}
@@ -379,16 +394,11 @@ func addressesDiffer(x, y string) bool {
 		if x[px:ix[k][0]] != y[py:iy[k][0]] {
 			return false
 		}
-		sx, sy := x[ix[k][0]:ix[k][1]], y[iy[k][0]:iy[k][1]]
-		vx, okx := parseAddress(x, ix[k])
-		vy, oky := parseAddress(y, iy[k])
-		if !okx || !oky || prefixed(sx) != prefixed(sy) {
-			if sx != sy {
-				return false
-			}
-		} else if vx != vy {
-			moved = true
+		m, ok := pair(ix[k], iy[k])
+		if !ok {
+			return false
 		}
+		moved = moved || m
 		px, py = ix[k][1], iy[k][1]
 	}
 	return moved && x[px:] == y[py:]
@@ -428,10 +438,6 @@ var reDecimal = regexp.MustCompile(`\d{1,3}(?:[ \x{a0}\x{202f}]\d{3})+(?:[.,]\d+
 // at the same places, at least one of which is written with a decimal comma on
 // one side and a decimal point on the other.
 func decimalCommaDiffers(x, y string) bool {
-	ix, iy := reDecimal.FindAllStringIndex(x, 64), reDecimal.FindAllStringIndex(y, 64)
-	if len(ix) == 0 || len(ix) != len(iy) {
-		return false
-	}
 	// norm is a number with its group separators dropped and its decimal
 	// separator as a point, and which separator it had.
 	norm := func(num string) (string, byte) {
@@ -441,22 +447,16 @@ func decimalCommaDiffers(x, y string) bool {
 		}
 		return strings.NewReplacer(" ", "", "\u00a0", "", "\u202f", "").Replace(num[:i]) + "." + num[i+1:], num[i]
 	}
-	moved := false
-	px, py := 0, 0
-	for k := range ix {
-		if x[px:ix[k][0]] != y[py:iy[k][0]] {
-			return false
+	return sameBetween(reDecimal, x, y, func(mx, my []int) (moved, ok bool) {
+		sx, sy := x[mx[0]:mx[1]], y[my[0]:my[1]]
+		if sx == sy {
+			return false, true
 		}
-		sx, sy := x[ix[k][0]:ix[k][1]], y[iy[k][0]:iy[k][1]]
-		if sx != sy {
-			nx, cx := norm(sx)
-			ny, cy := norm(sy)
-			if nx != ny || cx == cy || cx == 0 || cy == 0 {
-				return false
-			}
-			moved = true
+		nx, cx := norm(sx)
+		ny, cy := norm(sy)
+		if nx != ny || cx == cy || cx == 0 || cy == 0 {
+			return false, false
 		}
-		px, py = ix[k][1], iy[k][1]
-	}
-	return moved && x[px:] == y[py:]
+		return true, true
+	})
 }
